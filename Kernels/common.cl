@@ -1,0 +1,1 @@
+// common kernels: see docs/ARCHITECTURE.md

@@ -1,0 +1,1 @@
+// random kernels: see docs/ARCHITECTURE.md

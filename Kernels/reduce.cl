@@ -1,0 +1,1 @@
+// reduce kernels: see docs/ARCHITECTURE.md

@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// MARK: - Kernels
+
+/// OpenCL C sources, one file per primitive family, embedded into the binary.
+let kernelFiles = ["common.cl", "elementwise.cl", "reduce.cl", "movement.cl", "matmul.cl", "random.cl"]
+
+let package = Package(
+    name: "Adjoint",
+    platforms: [.macOS(.v14)],
+    // MARK: - Products
+    products: [
+        .library(name: "Adjoint", targets: ["Adjoint"]),
+        .executable(name: "adjoint", targets: ["AdjointCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+
+        // MARK: - Library
+        .target(
+            name: "AdjointKernels",
+            path: "Kernels",
+            resources: kernelFiles.map { .embedInCode($0) }
+        ),
+        .target(
+            name: "Adjoint",
+            dependencies: ["COpenCL", "CBLAS", "AdjointKernels"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+
+        // MARK: - Command line
+        .executableTarget(
+            name: "AdjointCLI",
+            dependencies: [
+                "Adjoint",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .target(name: "AdjointTestSupport", dependencies: ["Adjoint"], path: "Tests/AdjointTestSupport"),
+        .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "AdjointTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,38 @@
+/// What a device has done since it was created or last reset: the dispatch ledger.
+///
+/// Read it with `Device.ledger`; set `ADJOINT_LOG=1` to print events as they happen.
+public struct Ledger: Sendable, Equatable, CustomStringConvertible {
+    /// Primitive launches (kernels enqueued, or CPU loops run).
+    public var launches = 0
+    /// Bytes copied from the host to the device.
+    public var bytesToDevice = 0
+    /// Bytes copied from the device to the host.
+    public var bytesFromDevice = 0
+    /// Programs compiled from source.
+    public var programsCompiled = 0
+    /// Programs loaded from the on-disk binary cache instead of compiled.
+    public var programsLoadedFromCache = 0
+    /// Calls this device could not run, executed on the CPU instead.
+    public var cpuFallbacks = 0
+    /// Allocations served from the buffer pool.
+    public var poolHits = 0
+    /// Allocations that had to ask the device (or malloc) for memory.
+    public var poolMisses = 0
+    /// Bytes held by live buffers.
+    public var liveBytes = 0
+    /// The largest `liveBytes` seen.
+    public var peakBytes = 0
+    /// Bytes parked in the pool for reuse.
+    public var pooledBytes = 0
+    /// Buffers currently alive.
+    public var liveBuffers = 0
+
+    public init() {}
+
+    public var description: String {
+        "launches \(launches), to device \(bytesToDevice) B, from device \(bytesFromDevice) B, "
+            + "programs compiled \(programsCompiled) (cached \(programsLoadedFromCache)), "
+            + "CPU fallbacks \(cpuFallbacks), pool hits \(poolHits) misses \(poolMisses), "
+            + "live \(liveBytes) B in \(liveBuffers) buffers, peak \(peakBytes) B, pooled \(pooledBytes) B"
+    }
+}
