@@ -1,0 +1,93 @@
+/// A pullback: maps the cotangent of an op's output to the cotangents of its inputs.
+/// `inputs` are the op's inputs with their autodiff history and `output` its result, so a
+/// pullback written with Tensor ops is itself differentiable (grad of grad). A returned
+/// cotangent may have the broadcast (output) shape; the engine sums it back to the
+/// input's shape. `nil` means "no gradient flows to this input".
+typealias Pullback = @Sendable (_ cotangent: Tensor, _ inputs: [Tensor], _ output: Tensor) -> [Tensor?]
+
+/// A node of the autodiff graph: either the op that produced a tensor (with its
+/// pullback), or a leaf's gradient accumulator.
+final class GradNode: @unchecked Sendable {
+    /// PyTorch-style name, e.g. `MulBackward` or `AccumulateGrad`.
+    let name: String
+    /// Inputs as they were given (with their nodes); emptied when the graph is freed.
+    private(set) var inputs: [Tensor]
+    /// The nodes this node sends gradients to, one per input (nil: no gradient wanted).
+    let edges: [GradNode?]
+    /// The inputs' layouts, kept after freeing for shape messages and unbroadcasting.
+    let inputLayouts: [Layout]
+    /// The pullback; nil for leaves and after the graph was freed by `backward()`.
+    private(set) var pullback: Pullback?
+    /// The output's data (not the node itself, which would be a cycle).
+    let outputStorage: Storage?
+    let outputLayout: Layout
+    /// Whether this is a leaf accumulator.
+    let isLeaf: Bool
+    /// Whether the graph behind this node was released by a backward pass.
+    private(set) var isFreed = false
+    /// Accumulated gradient (leaves, and non-leaves that `retainGrad()`).
+    var grad: Tensor?
+    /// Whether a non-leaf keeps its gradient in `grad`.
+    var retainsGrad = false
+    /// Hooks run on the gradient arriving at this node, in registration order.
+    var hooks: [@Sendable (Tensor) -> Tensor?] = []
+    /// Where the op was called, for messages raised during backward.
+    let callSite: String
+
+    /// An op node.
+    init(name: String, inputs: [Tensor], pullback: @escaping Pullback, output: Tensor, callSite: String) {
+        self.name = name
+        self.inputs = inputs
+        self.edges = inputs.map { $0.node }
+        self.inputLayouts = inputs.map { $0.layout }
+        self.pullback = pullback
+        self.outputStorage = output.storage
+        self.outputLayout = output.layout
+        self.isLeaf = false
+        self.callSite = callSite
+    }
+
+    /// A leaf accumulator for a tensor of `layout`.
+    init(leafOf layout: Layout) {
+        self.name = "AccumulateGrad"
+        self.inputs = []
+        self.edges = []
+        self.inputLayouts = []
+        self.pullback = nil
+        self.outputStorage = nil
+        self.outputLayout = layout
+        self.isLeaf = true
+        self.callSite = ""
+    }
+
+    /// The nodes this node sends gradients to (nil for inputs that do not require grad).
+    var nextNodes: [GradNode?] { edges }
+
+    /// The output tensor, re-attached to this node (for pullbacks that use it).
+    var output: Tensor {
+        Tensor(storage: outputStorage!, layout: outputLayout, node: self)
+    }
+
+    /// Drops the pullback and saved inputs so their memory can go (`retainGraph: false`).
+    func free() {
+        pullback = nil
+        inputs = []
+        isFreed = true
+    }
+}
+
+/// A read-only view of an autodiff graph node, as PyTorch's `grad_fn`.
+public struct GradFunction: CustomStringConvertible, Sendable {
+    let node: GradNode
+
+    /// The node's name: `SinBackward`, `MulBackward`, ..., or `AccumulateGrad` for a leaf.
+    public var name: String { node.name }
+
+    /// The nodes that receive this node's input gradients, one per input, nil for an
+    /// input that does not require grad (PyTorch's `next_functions`).
+    public var nextFunctions: [GradFunction?] {
+        node.nextNodes.map { $0.map(GradFunction.init(node:)) }
+    }
+
+    public var description: String { "<\(name)>" }
+}
