@@ -1,1 +1,130 @@
 import Adjoint
+import Foundation
+import Testing
+
+/// The devices every cross-device test runs on: the CPU, and the first OpenCL device.
+///
+/// Under `CI=true` a missing OpenCL device is a failure (CI must exercise OpenCL through
+/// PoCL), never a silent skip.
+public enum TestDevices {
+    /// Whether this run is in CI.
+    public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// The first OpenCL device, if any.
+    public static var openCL: Device? {
+        Device.available.first { if case .opencl = $0.device { return true }; return false }?.device
+    }
+
+    /// CPU plus OpenCL when present. Under CI a missing OpenCL device makes every test that
+    /// iterates these devices fail.
+    public static var all: [Device] {
+        if let openCL { return [.cpu, openCL] }
+        return [.cpu]
+    }
+
+    /// Records a failure under CI when no OpenCL device exists; returns the device or nil.
+    public static func requireOpenCL(sourceLocation: SourceLocation = #_sourceLocation) -> Device? {
+        if let openCL { return openCL }
+        let reason = Device.openCLUnavailableReason ?? "unknown"
+        if isCI {
+            Issue.record("no OpenCL device under CI=true: \(reason)", sourceLocation: sourceLocation)
+        } else {
+            print("note: no OpenCL device (\(reason)); OpenCL checks skipped")
+        }
+        return nil
+    }
+}
+
+/// Checks every element of `actual` against `expected` within `tolerance` (absolute plus
+/// relative to the expected magnitude).
+public func expectClose(
+    _ actual: Tensor, _ expected: [Double], tolerance: Double = 1e-5,
+    _ comment: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let values: [Double]
+    do {
+        values = try actual.doubles()
+    } catch {
+        Issue.record("reading tensor failed: \(error)", sourceLocation: sourceLocation)
+        return
+    }
+    expectClose(values, expected, tolerance: tolerance, comment(), sourceLocation: sourceLocation)
+}
+
+/// Checks two arrays elementwise within `tolerance` (absolute plus relative).
+public func expectClose(
+    _ actual: [Double], _ expected: [Double], tolerance: Double = 1e-5,
+    _ comment: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation
+) {
+    guard actual.count == expected.count else {
+        Issue.record("count \(actual.count) != expected \(expected.count) \(comment())", sourceLocation: sourceLocation)
+        return
+    }
+    var worst = 0.0, worstIndex = -1
+    for (index, (a, e)) in zip(actual, expected).enumerated() {
+        if a.isNaN != e.isNaN { worst = .infinity; worstIndex = index; break }
+        if a.isNaN { continue }
+        if a == e { continue }
+        let error = Swift.abs(a - e) / (1 + Swift.abs(e))
+        if error > worst { worst = error; worstIndex = index }
+    }
+    if worst > tolerance {
+        Issue.record("element \(worstIndex): \(actual[worstIndex]) vs expected \(expected[worstIndex]) (scaled error \(worst) > \(tolerance)) \(comment())", sourceLocation: sourceLocation)
+    }
+}
+
+/// Central finite differences in float64 of `<cotangent, f(inputs)>` with respect to every
+/// element of every input.
+public func numericalGradients(
+    of function: ([Tensor]) -> Tensor, at inputs: [[Double]], shapes: [[Int]], cotangent: [Double],
+    device: Device, epsilon: Double = 1e-6
+) throws -> [[Double]] {
+    func evaluate(_ values: [[Double]]) throws -> Double {
+        let tensors = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float64, on: device) }
+        let output = try noGrad { function(tensors) }.doubles()
+        return zip(output, cotangent).map(*).reduce(0, +)
+    }
+    var result: [[Double]] = []
+    for input in inputs.indices {
+        var gradient = [Double](repeating: 0, count: inputs[input].count)
+        for element in inputs[input].indices {
+            var plus = inputs, minus = inputs
+            plus[input][element] += epsilon
+            minus[input][element] -= epsilon
+            gradient[element] = (try evaluate(plus) - evaluate(minus)) / (2 * epsilon)
+        }
+        result.append(gradient)
+    }
+    return result
+}
+
+/// Deterministic test data: values from a seeded generator shaped for an op's domain.
+public struct TestData {
+    private var state: UInt64
+
+    /// A generator seeded with `seed`.
+    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+    /// The next value in [0, 1).
+    public mutating func uniform() -> Double {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Double(state >> 11) / Double(1 << 53)
+    }
+
+    /// `count` values for `domain`.
+    public mutating func values(_ count: Int, domain: InputDomain) -> [Double] {
+        (0..<count).map { _ in
+            let u = uniform()
+            switch domain {
+            case .any: return (u * 4 - 2)
+            case .positive: return 0.2 + u * 2
+            case .unit: return u * 1.8 - 0.9
+            case .awayFromKinks:
+                let magnitude = 0.15 + uniform() * 1.7
+                return (u < 0.5 ? -1 : 1) * (magnitude.rounded() == magnitude ? magnitude + 0.3 : magnitude) + 0.0
+            }
+        }
+    }
+}

@@ -1,17 +1,19 @@
-/// One axis of a subscript: `x[1]`, `x[1..<3]`, `x[..., 2]`, `x[.all, .newAxis]`.
-public enum TensorIndex: Sendable, ExpressibleByIntegerLiteral {
-    /// One position (the axis is removed); negative counts from the end.
-    case index(Int)
-    /// A half-open range with a positive step; nil bounds mean the axis's ends.
-    case range(Int?, Int?, step: Int)
-    /// The whole axis.
-    case all
-    /// Inserts an axis of extent 1.
-    case newAxis
-    /// As many `.all` as needed to index the remaining axes.
-    case ellipsis
+/// One axis of a subscript: `x[1]`, `x[1..<3]`, `x[.ellipsis, 2]`, `x[.all, .newAxis]`.
+public struct TensorIndex: Sendable, ExpressibleByIntegerLiteral {
+    enum Kind: Sendable {
+        case index(Int)
+        case range(Int?, Int?, step: Int)
+        case all
+        case newAxis
+        case ellipsis
+    }
 
-    public init(integerLiteral value: Int) { self = .index(value) }
+    let kind: Kind
+
+    init(_ kind: Kind) { self.kind = kind }
+
+    /// One position (the axis is removed); negative counts from the end.
+    public init(integerLiteral value: Int) { kind = .index(value) }
 }
 
 /// Values usable inside a tensor subscript.
@@ -21,12 +23,12 @@ public protocol TensorIndexConvertible {
 }
 
 extension TensorIndex: TensorIndexConvertible { public var tensorIndex: TensorIndex { self } }
-extension Int: TensorIndexConvertible { public var tensorIndex: TensorIndex { .index(self) } }
-extension Range: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { .range(lowerBound, upperBound, step: 1) } }
-extension ClosedRange: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { .range(lowerBound, upperBound + 1, step: 1) } }
-extension PartialRangeFrom: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { .range(lowerBound, nil, step: 1) } }
-extension PartialRangeUpTo: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { .range(nil, upperBound, step: 1) } }
-extension PartialRangeThrough: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { .range(nil, upperBound + 1, step: 1) } }
+extension Int: TensorIndexConvertible { public var tensorIndex: TensorIndex { TensorIndex(.index(self)) } }
+extension Range: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(lowerBound, upperBound, step: 1)) } }
+extension ClosedRange: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(lowerBound, upperBound + 1, step: 1)) } }
+extension PartialRangeFrom: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(lowerBound, nil, step: 1)) } }
+extension PartialRangeUpTo: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(nil, upperBound, step: 1)) } }
+extension PartialRangeThrough: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(nil, upperBound + 1, step: 1)) } }
 
 /// Subscripts (views) and index-driven gathers, each followed by its derivative.
 extension Tensor {
@@ -44,15 +46,15 @@ extension Tensor {
 
     /// Applies subscript components (see the subscript).
     public func indexed(_ indices: [TensorIndex], file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        let consuming = indices.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
+        let consuming = indices.filter { if case .newAxis = $0.kind { return false }; if case .ellipsis = $0.kind { return false }; return true }.count
         check(consuming <= rank, "subscript", "\(consuming) indices for a tensor of shape \(shape)", file: file, line: line)
-        check(indices.filter { if case .ellipsis = $0 { return true }; return false }.count <= 1, "subscript", "at most one ellipsis", file: file, line: line)
-        var expanded: [TensorIndex] = []
+        check(indices.filter { if case .ellipsis = $0.kind { return true }; return false }.count <= 1, "subscript", "at most one ellipsis", file: file, line: line)
+        var expanded: [TensorIndex.Kind] = []
         for index in indices {
-            if case .ellipsis = index {
+            if case .ellipsis = index.kind {
                 expanded += Array(repeating: .all, count: rank - consuming)
             } else {
-                expanded.append(index)
+                expanded.append(index.kind)
             }
         }
         var result = self
@@ -151,4 +153,15 @@ extension OpRegistry {
             x[0].take(Tensor([2, 0, 2] as [Int32], on: x[0].device), axis: 0)
         },
     ]
+}
+
+extension TensorIndexConvertible where Self == TensorIndex {
+    /// The whole axis (`x[.all, 1]`).
+    public static var all: TensorIndex { TensorIndex(.all) }
+    /// A new axis of extent 1 (`x[.newAxis]`).
+    public static var newAxis: TensorIndex { TensorIndex(.newAxis) }
+    /// The remaining axes (`x[.ellipsis, 0]`).
+    public static var ellipsis: TensorIndex { TensorIndex(.ellipsis) }
+    /// Every `step`-th position in `start..<end` (nil bounds: the axis's ends), e.g. `x[.stride(0, nil, by: 2)]`.
+    public static func stride(_ start: Int?, _ end: Int?, by step: Int) -> TensorIndex { TensorIndex(.range(start, end, step: step)) }
 }
