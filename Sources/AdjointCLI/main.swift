@@ -1,2 +1,0 @@
-import Adjoint
-print(Device.available)

@@ -1,0 +1,102 @@
+import Adjoint
+import AdjointTestSupport
+import Testing
+
+/// Steady-state memory and the error contract: programmer mistakes stop with a message
+/// naming the op, shapes and call site; environment failures throw `AdjointError`.
+@Suite struct MemoryAndErrorTests {
+    @Test(arguments: TestDevices.all)
+    func tenThousandSmallOpsHoldLiveMemoryFlat(device: Device) throws {
+        try withDevice(device) { () throws in
+            var w = Tensor([0.5, -0.25, 1] as [Float]).requiringGrad()
+            let x = Tensor([1, 2, 3] as [Float])
+            func step() {
+                let loss = ((w * x).sum() - 1).pow(2)
+                loss.backward()
+                w = (w.detach() - 0.01 * w.grad!).requiringGrad()
+            }
+            for _ in 0..<100 { step() }
+            try device.synchronize()
+            let before = device.ledger
+            for _ in 0..<10_000 { step() }
+            try device.synchronize()
+            let after = device.ledger
+            #expect(after.liveBytes == before.liveBytes, "live bytes grew from \(before.liveBytes) to \(after.liveBytes)")
+            #expect(after.liveBuffers == before.liveBuffers)
+            #expect(after.peakBytes <= before.peakBytes + 4096, "peak grew from \(before.peakBytes) to \(after.peakBytes)")
+            #expect(after.poolHits > before.poolHits + 10_000, "steady state allocates from the pool")
+            #expect(after.poolMisses - before.poolMisses < 16, "steady state should not miss the pool (\(after.poolMisses - before.poolMisses) misses)")
+            _ = try w.doubles()
+        }
+    }
+
+    @Test func shapeMismatchNamesTheOpTheShapesAndTheCallSite() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let a = Tensor.ones([2, 3], on: .cpu), b = Tensor.ones([4, 5], on: .cpu)
+            _ = a.matmul(b)
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(message.contains("Adjoint.matmul: inner dimensions differ: [2, 3] x [4, 5]"))
+            #expect(message.contains("MemoryAndErrorTests.swift:"))
+        }
+    }
+
+    @Test func broadcastMismatchNamesTheShapes() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.ones([2, 3], on: .cpu) + Tensor.ones([4], on: .cpu)
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(message.contains("Adjoint.add: shapes [2, 3] and [4] cannot be broadcast together"))
+        }
+    }
+
+    @Test func badAxisIsRefused() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.ones([2, 3], on: .cpu).sum(axes: [2])
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(message.contains("Adjoint.sum: axis 2 is out of range for shape [2, 3]"))
+        }
+    }
+
+    @Test func mixingDevicesNamesBothDevices() async throws {
+        guard TestDevices.openCL != nil else {
+            _ = TestDevices.requireOpenCL()
+            return
+        }
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let gpu = Device.available.first { $0.device != .cpu }!.device
+            _ = Tensor.ones([2], on: .cpu) * Tensor.ones([2], on: gpu)
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(message.contains("Adjoint.mul: operands on different devices: cpu and opencl:0"))
+        }
+    }
+
+    @Test func missingDeviceThrowsAndLeavesOtherTensorsUsable() throws {
+        let good = Tensor([1, 2] as [Float], on: .cpu)
+        let missing = Device.opencl(99)
+        #expect(throws: AdjointError.self) { try missing.validate() }
+        let orphan = Tensor.ones([2], on: missing)
+        #expect(orphan.failure != nil)
+        #expect(throws: AdjointError.self) { try (orphan * 2).doubles() }
+        do {
+            _ = try orphan.doubles()
+        } catch let error as AdjointError {
+            #expect(error.description.contains("opencl:99"))
+        }
+        #expect(try (good * 2).doubles() == [2, 4])
+    }
+
+    @Test func devicesParseAndList() {
+        #expect(Device(parsing: "cpu") == .cpu)
+        #expect(Device(parsing: "opencl") == .opencl(0))
+        #expect(Device(parsing: "opencl:2") == .opencl(2))
+        #expect(Device(parsing: "cuda") == nil)
+        #expect(Device.available.first?.device == .cpu)
+        #expect(Device.available.first?.supportsFloat64 == true)
+        let scoped = withDevice(.cpu) { Device.default }
+        #expect(scoped == .cpu)
+        #expect(withDevice(.cpu) { Tensor.ones([1]).device } == .cpu)
+    }
+}
