@@ -12,6 +12,7 @@ let package = Package(
     // MARK: - Products
     products: [
         .library(name: "Adjoint", targets: ["Adjoint"]),
+        .library(name: "AdjointNN", targets: ["AdjointNN"]),
         .executable(name: "adjoint", targets: ["AdjointCLI"]),
     ],
     dependencies: [
@@ -33,6 +34,7 @@ let package = Package(
             dependencies: ["COpenCL", "CBLAS", "AdjointKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        .target(name: "AdjointNN", dependencies: ["Adjoint"]),
 
         // MARK: - Command line
         .executableTarget(
@@ -46,6 +48,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "AdjointTestSupport", dependencies: ["Adjoint"], path: "Tests/AdjointTestSupport"),
         .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "AdjointTestSupport"]),
+        .testTarget(name: "AdjointNNTests", dependencies: ["Adjoint", "AdjointNN", "AdjointTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

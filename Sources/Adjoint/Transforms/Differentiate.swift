@@ -21,8 +21,10 @@ enum Differentiation {
     }
 
     /// Whether the backward pass must be recorded for an enclosing transform.
+    /// Leaves that merely require grad (PyTorch-style parameters) do not count: as in
+    /// PyTorch, a graph of the backward pass is recorded only when something above needs it.
     static func needsGraph(_ originals: [Tensor]) -> Bool {
-        GradMode.isEnabled && (TransformLevel.depth > 0 || originals.contains { $0.node != nil })
+        GradMode.isEnabled && (TransformLevel.depth > 0 || originals.contains { !$0.isLeaf })
     }
 
     /// Evaluates `function` on lifted arguments at one deeper level.

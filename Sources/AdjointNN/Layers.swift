@@ -1,0 +1,143 @@
+import Adjoint
+
+/// A fully connected layer `y = x·w + b` (w has shape `[inputs, outputs]`, Objax layout).
+public final class Linear: Module, Layer, @unchecked Sendable {
+    /// The bias, shape `[outputs]` (nil without bias).
+    public let b: TrainVar?
+    /// The weights, shape `[inputs, outputs]`, Glorot-normal initialized.
+    public let w: TrainVar
+
+    /// A layer from `inputs` to `outputs` features.
+    public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, seed: UInt64? = nil, on device: Device? = nil) {
+        b = bias ? TrainVar(Tensor.zeros([outputs], on: device)) : nil
+        w = TrainVar(Initializer.glorotNormal([inputs, outputs], fanIn: inputs, fanOut: outputs, seed: seed, on: device))
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        var output = input.matmul(w.value)
+        if let b { output = output + b.value }
+        return applyForwardHooks(input: input, output: output)
+    }
+}
+
+/// Randomly zeroes inputs with probability `rate` while training, scaling the rest by
+/// `1 / (1 - rate)`; the identity in evaluation. Owns its `RandomState`.
+public final class Dropout: Module, Layer, @unchecked Sendable {
+    /// Probability of dropping an element.
+    public let rate: Double
+    /// Whether the layer drops (set by `train()`/`eval()` on any ancestor).
+    public var isTraining = true
+    /// The layer's random stream (a variable, so checkpoints and jit carry it).
+    public let random: RandomState
+
+    /// Dropout with drop probability `rate`.
+    public init(rate: Double, seed: UInt64 = 0) {
+        precondition(rate >= 0 && rate < 1, "AdjointNN.Dropout: rate must be in [0, 1), got \(rate)")
+        self.rate = rate
+        self.random = RandomState(seed: seed)
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        guard isTraining, rate > 0 else { return applyForwardHooks(input: input, output: input) }
+        let keep = Tensor.randomBernoulli(input.shape, probability: 1 - rate, seed: random.nextSeed(), on: input.device)
+        return applyForwardHooks(input: input, output: Tensor.where(keep, input / (1 - rate), Tensor.zeros([], dtype: input.dtype, on: input.device)))
+    }
+}
+
+/// Batch normalization over all axes but `axis` (features), with running statistics
+/// kept in `StateVar`s and used in evaluation.
+public final class BatchNorm: Module, Layer, @unchecked Sendable {
+    /// Learned scale, shape `[features]`.
+    public let gamma: TrainVar
+    /// Learned shift, shape `[features]`.
+    public let beta: TrainVar
+    /// Running mean.
+    public let runningMean: StateVar
+    /// Running variance.
+    public let runningVariance: StateVar
+    /// Weight of the new batch in the running averages.
+    public let momentum: Double
+    /// Added to the variance.
+    public let epsilon: Double
+    /// The feature axis (1 for `[N, C, ...]`, 1 for `[N, C]`).
+    public let axis: Int
+    /// Whether batch statistics are used (and the running ones updated).
+    public var isTraining = true
+
+    /// Batch normalization of `features` channels on `axis`.
+    public init(_ features: Int, axis: Int = 1, momentum: Double = 0.1, epsilon: Double = 1e-5, on device: Device? = nil) {
+        gamma = TrainVar(Tensor.ones([features], on: device))
+        beta = TrainVar(Tensor.zeros([features], on: device))
+        runningMean = StateVar(Tensor.zeros([features], on: device))
+        runningVariance = StateVar(Tensor.ones([features], on: device))
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.axis = axis
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let axis = self.axis < 0 ? self.axis + input.rank : self.axis
+        let reduced = (0..<input.rank).filter { $0 != axis }
+        var shape = [Int](repeating: 1, count: input.rank)
+        shape[axis] = input.shape[axis]
+        let mean: Tensor, variance: Tensor
+        if isTraining {
+            mean = input.mean(axes: reduced, keepDims: true)
+            variance = (input - mean).squared().mean(axes: reduced, keepDims: true)
+            let count = Double(reduced.map { input.shape[$0] }.reduce(1, *))
+            let unbiased = variance.detach() * (count / Swift.max(count - 1, 1))
+            runningMean.assign(runningMean.value * (1 - momentum) + mean.detach().reshaped([input.shape[axis]]) * momentum)
+            runningVariance.assign(runningVariance.value * (1 - momentum) + unbiased.reshaped([input.shape[axis]]) * momentum)
+        } else {
+            mean = runningMean.value.reshaped(shape)
+            variance = runningVariance.value.reshaped(shape)
+        }
+        let normalized = (input - mean) / (variance + epsilon).sqrt()
+        return applyForwardHooks(input: input, output: normalized * gamma.value.reshaped(shape) + beta.value.reshaped(shape))
+    }
+}
+
+/// A lookup table: int32 indices of any shape to vectors of `dimension`.
+public final class Embedding: Module, Layer, @unchecked Sendable {
+    /// The table, shape `[count, dimension]`.
+    public let w: TrainVar
+
+    /// A table of `count` vectors of `dimension`, normal initialized.
+    public init(_ count: Int, _ dimension: Int, seed: UInt64? = nil, on device: Device? = nil) {
+        w = TrainVar(Tensor.randomNormal([count, dimension], seed: seed, on: device))
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        applyForwardHooks(input: input, output: w.value.take(input, axis: 0))
+    }
+}
+
+extension Module {
+    /// Puts this module and every submodule in training mode (Dropout drops, BatchNorm
+    /// uses batch statistics).
+    public func train() { setTraining(true) }
+
+    /// Puts this module and every submodule in evaluation mode.
+    public func eval() { setTraining(false) }
+
+    private func setTraining(_ training: Bool) {
+        if let dropout = self as? Dropout { dropout.isTraining = training }
+        if let norm = self as? BatchNorm { norm.isTraining = training }
+        for module in submodules() { module.setTraining(training) }
+    }
+
+    /// The direct submodules (properties and list elements).
+    func submodules() -> [Module] {
+        var found: [Module] = []
+        func visit(_ value: Any) {
+            switch value {
+            case let module as Module: found.append(module)
+            case let array as [Any]: array.forEach(visit)
+            case Optional<Any>.some(let wrapped): visit(wrapped)
+            default: break
+            }
+        }
+        Module.storedProperties(of: self).forEach { visit($0.1) }
+        return found
+    }
+}

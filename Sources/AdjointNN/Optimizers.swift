@@ -1,0 +1,171 @@
+import Adjoint
+import Foundation
+
+/// A step counter kept on the host (so reading it never waits for a device) and exposed
+/// as a `StateVar` (a float64 scalar) so checkpoints carry it.
+public final class StepCounter: StateVar, @unchecked Sendable {
+    /// The number of steps taken.
+    public private(set) var count = 0
+
+    /// A counter at zero.
+    public init() { super.init(Tensor(Double(0), on: .cpu)) }
+
+    override public var value: Tensor {
+        get { Tensor(Double(count), on: .cpu) }
+        set { count = Int((try? newValue.item(as: Double.self)) ?? Double(count)) }
+    }
+
+    override public func assign(_ newValue: Tensor, file: StaticString = #fileID, line: UInt = #line) { value = newValue }
+
+    /// Advances and returns the new count.
+    public func increment() -> Int {
+        count += 1
+        return count
+    }
+}
+
+/// The base of the optimizers: references to the trained variables, and two ways to
+/// step. Objax style: `optimizer(lr: 0.1, gradients)`; PyTorch style: `loss.backward()`,
+/// `optimizer.step()`, `optimizer.zeroGrad()`. Subclasses implement `apply`.
+open class Optimizer: Module, @unchecked Sendable {
+    /// The variables this optimizer updates.
+    public let refs: [TrainRef]
+    /// The learning rate `step()` uses.
+    public var learningRate: Double
+
+    /// An optimizer over the `TrainVar`s of `vars`.
+    public init(_ vars: VarCollection, learningRate: Double) {
+        refs = vars.trainVars.map(TrainRef.init)
+        self.learningRate = learningRate
+    }
+
+    /// Updates variable `index` given its gradient (called under `noGrad`).
+    open func apply(index: Int, gradient: Tensor, learningRate: Double) {
+        fatalError("AdjointNN.Optimizer: \(typeName) must override apply(index:gradient:learningRate:)")
+    }
+
+    /// Called once per step before the per-variable updates.
+    open func beginStep() {}
+
+    /// Objax style: one step with explicit gradients (one per trained variable, in order).
+    public func callAsFunction(lr: Double, _ gradients: [Tensor], file: StaticString = #fileID, line: UInt = #line) {
+        guard gradients.count == refs.count else {
+            fatalError("AdjointNN.\(typeName): \(gradients.count) gradients for \(refs.count) variables (at \(file):\(line))")
+        }
+        for (ref, gradient) in zip(refs, gradients) where gradient.shape != ref.value.shape {
+            fatalError("AdjointNN.\(typeName): gradient of shape \(gradient.shape) for a variable of shape \(ref.value.shape) (at \(file):\(line))")
+        }
+        noGrad {
+            beginStep()
+            for (index, gradient) in gradients.enumerated() { apply(index: index, gradient: gradient.detach(), learningRate: lr) }
+        }
+    }
+
+    /// PyTorch style: one step with the gradients `backward()` left in each variable's
+    /// `grad` (variables without a gradient are skipped).
+    public func step(lr: Double? = nil) {
+        noGrad {
+            beginStep()
+            for (index, ref) in refs.enumerated() {
+                if let gradient = ref.ref.grad { apply(index: index, gradient: gradient.detach(), learningRate: lr ?? learningRate) }
+            }
+        }
+    }
+
+    /// Clears every trained variable's `grad`.
+    public func zeroGrad() {
+        refs.forEach { $0.ref.zeroGrad() }
+    }
+}
+
+/// Plain gradient descent: `w ← w − lr·g`.
+public final class SGD: Optimizer, @unchecked Sendable {
+    /// SGD over `vars`.
+    override public init(_ vars: VarCollection, learningRate: Double = 0.01) {
+        super.init(vars, learningRate: learningRate)
+    }
+
+    override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
+        refs[index].value = refs[index].value - learningRate * gradient
+    }
+}
+
+/// Gradient descent with momentum: `m ← μ·m + g`, then `w ← w − lr·m`, or with
+/// Nesterov `w ← w − lr·(g + μ·m)`.
+public final class Momentum: Optimizer, @unchecked Sendable {
+    /// The momentum coefficient μ.
+    public let momentum: Double
+    /// Whether to use Nesterov's look-ahead.
+    public let nesterov: Bool
+    /// The velocity per variable.
+    public let m: [StateVar]
+
+    /// Momentum over `vars`.
+    public init(_ vars: VarCollection, learningRate: Double = 0.01, momentum: Double = 0.9, nesterov: Bool = false) {
+        self.momentum = momentum
+        self.nesterov = nesterov
+        m = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
+        super.init(vars, learningRate: learningRate)
+    }
+
+    override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
+        let velocity = momentum * m[index].value + gradient
+        m[index].assign(velocity)
+        let update = nesterov ? gradient + momentum * velocity : velocity
+        refs[index].value = refs[index].value - learningRate * update
+    }
+}
+
+/// Adam (PyTorch's formulation): `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
+/// `w ← w − lr·m̂ / (√v̂ + ε)` with bias corrections `m̂ = m/(1−β1ᵗ)`, `v̂ = v/(1−β2ᵗ)`.
+/// With `weightDecay`, AdamW's decoupled decay `w ← w − lr·λ·w` comes first.
+public class Adam: Optimizer, @unchecked Sendable {
+    /// First-moment decay β1.
+    public let beta1: Double
+    /// Second-moment decay β2.
+    public let beta2: Double
+    /// Added to √v̂.
+    public let epsilon: Double
+    /// Decoupled weight decay λ (0 for Adam).
+    public let weightDecay: Double
+    /// First moments.
+    public let m: [StateVar]
+    /// Second moments.
+    public let v: [StateVar]
+    /// Steps taken.
+    public let steps = StepCounter()
+
+    /// Adam over `vars`.
+    public init(_ vars: VarCollection, learningRate: Double = 0.001, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        m = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
+        v = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
+        super.init(vars, learningRate: learningRate)
+    }
+
+    override public func beginStep() { _ = steps.increment() }
+
+    override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
+        let t = Double(steps.count)
+        var weights = refs[index].value
+        if weightDecay != 0 { weights = weights - learningRate * weightDecay * weights }
+        let first = beta1 * m[index].value + (1 - beta1) * gradient
+        let second = beta2 * v[index].value + (1 - beta2) * gradient * gradient
+        m[index].assign(first)
+        v[index].assign(second)
+        let corrected = first / (1 - Foundation.pow(beta1, t))
+        let scale = (second / (1 - Foundation.pow(beta2, t))).sqrt() + epsilon
+        refs[index].value = weights - learningRate * corrected / scale
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (default λ = 0.01).
+public final class AdamW: Adam, @unchecked Sendable {
+    /// AdamW over `vars`.
+    override public init(_ vars: VarCollection, learningRate: Double = 0.001, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+        super.init(vars, learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+    }
+}
