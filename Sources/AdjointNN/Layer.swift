@@ -24,7 +24,7 @@ public final class Lambda: Module, Layer, @unchecked Sendable {
 
     override public var typeName: String { name }
 
-    public func callAsFunction(_ input: Tensor) -> Tensor { applyForwardHooks(input: input, output: function(input)) }
+    public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input, function) }
 }
 
 /// Builds the layer list of a `Sequential` from modules and plain functions.
@@ -78,6 +78,6 @@ public final class Sequential: ModuleList, Layer, @unchecked Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        applyForwardHooks(input: input, output: layers.reduce(input) { $1($0) })
+        hooked(input) { x in layers.reduce(x) { $1($0) } }
     }
 }

@@ -14,9 +14,10 @@ public final class Linear: Module, Layer, @unchecked Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        var output = input.matmul(w.value)
-        if let b { output = output + b.value }
-        return applyForwardHooks(input: input, output: output)
+        hooked(input) { x in
+            let product = x.matmul(w.value)
+            return b.map { product + $0.value } ?? product
+        }
     }
 }
 
@@ -38,9 +39,11 @@ public final class Dropout: Module, Layer, @unchecked Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        guard isTraining, rate > 0 else { return applyForwardHooks(input: input, output: input) }
-        let keep = Tensor.randomBernoulli(input.shape, probability: 1 - rate, seed: random.nextSeed(), on: input.device)
-        return applyForwardHooks(input: input, output: Tensor.where(keep, input / (1 - rate), Tensor.zeros([], dtype: input.dtype, on: input.device)))
+        hooked(input) { x in
+            guard isTraining, rate > 0 else { return x }
+            let keep = Tensor.randomBernoulli(x.shape, probability: 1 - rate, seed: random.nextSeed(), on: x.device)
+            return Tensor.where(keep, x / (1 - rate), Tensor.zeros([], dtype: x.dtype, on: x.device))
+        }
     }
 }
 
@@ -76,6 +79,10 @@ public final class BatchNorm: Module, Layer, @unchecked Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        hooked(input) { normalize($0) }
+    }
+
+    private func normalize(_ input: Tensor) -> Tensor {
         let axis = self.axis < 0 ? self.axis + input.rank : self.axis
         let reduced = (0..<input.rank).filter { $0 != axis }
         var shape = [Int](repeating: 1, count: input.rank)
@@ -93,7 +100,7 @@ public final class BatchNorm: Module, Layer, @unchecked Sendable {
             variance = runningVariance.value.reshaped(shape)
         }
         let normalized = (input - mean) / (variance + epsilon).sqrt()
-        return applyForwardHooks(input: input, output: normalized * gamma.value.reshaped(shape) + beta.value.reshaped(shape))
+        return normalized * gamma.value.reshaped(shape) + beta.value.reshaped(shape)
     }
 }
 
@@ -108,7 +115,7 @@ public final class Embedding: Module, Layer, @unchecked Sendable {
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        applyForwardHooks(input: input, output: w.value.take(input, axis: 0))
+        hooked(input) { w.value.take($0, axis: 0) }
     }
 }
 

@@ -12,8 +12,8 @@ import Adjoint
 /// Model().vars().names   // ["(Model).encoder(Linear).b", "(Model).encoder(Linear).w", ...]
 /// ```
 open class Module: @unchecked Sendable {
-    /// Hooks run after `forward`, in registration order.
     var forwardHooks: [(Module, Tensor, Tensor) -> Tensor?] = []
+    var backwardHooks: [(Module, Tensor?, Tensor) -> Void] = []
 
     public init() {}
 
@@ -55,21 +55,51 @@ open class Module: @unchecked Sendable {
             mirror = current.superclassMirror
         }
         return mirrors.flatMap { $0.children.compactMap { child in child.label.map { ($0, child.value) } } }
-            .filter { !$0.0.hasPrefix("_") && $0.0 != "forwardHooks" }
+            .filter { !$0.0.hasPrefix("_") && $0.0 != "forwardHooks" && $0.0 != "backwardHooks" }
     }
 
-    /// Runs `hook(module, input, output)` after every call through `callForward`; a
-    /// non-nil result replaces the output (PyTorch's `register_forward_hook`).
+    /// Runs `hook(module, input, output)` after every forward call; a non-nil result
+    /// replaces the output (PyTorch's `register_forward_hook`).
     public func registerForwardHook(_ hook: @escaping (Module, Tensor, Tensor) -> Tensor?) {
         forwardHooks.append(hook)
     }
 
-    /// Applies forward hooks to an output (layers call this at the end of `callAsFunction`).
-    public func applyForwardHooks(input: Tensor, output: Tensor) -> Tensor {
-        var result = output
-        for hook in forwardHooks {
-            if let replaced = hook(self, input, result) { result = replaced }
-        }
-        return result
+    /// Runs `hook(module, gradInput, gradOutput)` during backward, once the gradient with
+    /// respect to the module's input is known (PyTorch's `register_full_backward_hook`);
+    /// `gradInput` is nil when the input does not require grad.
+    public func registerFullBackwardHook(_ hook: @escaping (Module, Tensor?, Tensor) -> Void) {
+        backwardHooks.append(hook)
     }
+
+    /// Runs a layer's computation with its hooks: every layer's `callAsFunction` goes
+    /// through here.
+    public func hooked(_ input: Tensor, _ body: (Tensor) -> Tensor) -> Tensor {
+        if forwardHooks.isEmpty && backwardHooks.isEmpty { return body(input) }
+        var source = input
+        let gradOutput = GradientSlot()
+        if !backwardHooks.isEmpty && input.requiresGrad {
+            source = customVJP({ $0 }, vjp: { [unowned self] _, _, gradInput in
+                for hook in self.backwardHooks { hook(self, gradInput, gradOutput.value ?? Tensor.zeros([])) }
+                return gradInput
+            })(input)
+        }
+        var output = body(source)
+        for hook in forwardHooks {
+            if let replaced = hook(self, input, output) { output = replaced }
+        }
+        if !backwardHooks.isEmpty && output.requiresGrad {
+            let inputTracked = input.requiresGrad
+            output = customVJP({ $0 }, vjp: { [unowned self] _, _, gradient in
+                gradOutput.value = gradient
+                if !inputTracked { for hook in self.backwardHooks { hook(self, nil, gradient) } }
+                return gradient
+            })(output)
+        }
+        return output
+    }
+}
+
+/// Holds a module's output gradient until its input gradient arrives.
+final class GradientSlot: @unchecked Sendable {
+    var value: Tensor?
 }
