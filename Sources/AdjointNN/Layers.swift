@@ -148,3 +148,53 @@ extension Module {
         return found
     }
 }
+
+/// A 2-D convolution over `[N, C, H, W]` inputs with weight `[O, C, k, k]` (PyTorch's
+/// layout), Kaiming-normal initialized.
+public final class Conv2d: Module, Layer, @unchecked Sendable {
+    /// The bias, shape `[O]` (nil without bias).
+    public let b: TrainVar?
+    /// The filters, shape `[O, C, k, k]`.
+    public let w: TrainVar
+    /// Step between windows.
+    public let stride: Int
+    /// Zeros added on each side.
+    public let padding: Int
+    /// Spacing of the kernel taps.
+    public let dilation: Int
+
+    /// A convolution from `inputs` to `outputs` channels with a `kernel × kernel` window.
+    public init(_ inputs: Int, _ outputs: Int, kernel: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1, bias: Bool = true, seed: UInt64? = nil, on device: Device? = nil) {
+        b = bias ? TrainVar(Tensor.zeros([outputs], on: device)) : nil
+        w = TrainVar(Initializer.kaimingNormal([outputs, inputs, kernel, kernel], fanIn: inputs * kernel * kernel, seed: seed, on: device))
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        hooked(input) { $0.conv2d(w.value, bias: b?.value, stride: stride, padding: padding, dilation: dilation) }
+    }
+}
+
+/// Max pooling as a layer.
+public final class MaxPool2d: Module, Layer, @unchecked Sendable {
+    /// Window size (and default stride).
+    public let kernel: Int
+    /// Step between windows.
+    public let stride: Int
+
+    /// Pooling over `kernel × kernel` windows.
+    public init(kernel: Int, stride: Int? = nil) {
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input) { $0.maxPool2d(kernel: kernel, stride: stride) } }
+}
+
+/// Flattens all but the first axis.
+public final class Flatten: Module, Layer, @unchecked Sendable {
+    override public init() {}
+    public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input) { $0.reshaped([$0.shape[0], -1]) } }
+}

@@ -44,7 +44,7 @@ public struct OpInfo: Sendable, CustomStringConvertible {
 public enum OpRegistry {
     /// All registered ops.
     public static var all: [OpInfo] {
-        unary + binary + reduction + movement + indexing + linearAlgebra + composite
+        unary + binary + reduction + movement + indexing + linearAlgebra + convolution + composite
     }
 
     /// Looks an op up by name.
