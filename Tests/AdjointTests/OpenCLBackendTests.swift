@@ -206,6 +206,15 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         let fourth = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: directory)
         #expect(try draw(fourth) == expected)
         #expect(fourth.ledger.programsLoadedFromCache == 1)
+
+        // A well-formed entry whose binary the driver rejects (stale) is rebuilt, not trusted.
+        let source = try #require(OpenCLBackend.source(family: "random"))
+        fourth.programCache.store(Array("garbage that is not a device binary".utf8), options: fourth.buildOptions, source: source)
+        #expect(fourth.programCache.load(options: fourth.buildOptions, source: source) != nil)
+        let fifth = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: directory)
+        #expect(try draw(fifth) == expected)
+        #expect(fifth.ledger.programsCompiled == 1 && fifth.ledger.programsLoadedFromCache == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".tmp") }.isEmpty)
     }
 
     @Test func cacheKeyAndDefaultDirectory() {

@@ -48,6 +48,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         "random": { KernelSources.random },
     ]
 
+    /// The full program text of a family: `common.cl` then `<family>.cl`.
+    static func source(family: String) -> String? {
+        familySources[family].map { KernelSources.common + "\n" + $0() }
+    }
+
     init(found: OpenCLRuntime.Found, cacheDirectory: URL?) throws {
         device = found.info.device
         info = found.info
@@ -152,8 +157,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// The built program of `family` (lock held).
     private func program(_ family: String) throws -> cl_program {
         if let program = programs[family] { return program }
-        guard let body = OpenCLBackend.familySources[family] else { throw AdjointError.unsupported("no OpenCL kernel family \(family)") }
-        let source = KernelSources.common + "\n" + body()
+        guard let source = OpenCLBackend.source(family: family) else { throw AdjointError.unsupported("no OpenCL kernel family \(family)") }
         let (program, origin) = try programCache.program(name: family, source: source, options: buildOptions, context: context, device: deviceID)
         switch origin {
         case .compiled: stats.programsCompiled += 1
