@@ -1,0 +1,298 @@
+import COpenCL
+import Foundation
+
+/// A kernel argument.
+enum OpenCLArg {
+    case mem(cl_mem)
+    case int(Int32)
+    case uint(UInt32)
+    case float(Float)
+    case double(Double)
+    case uchar(UInt8)
+    /// A struct of 32-bit ints passed by value (`adj_shape`, `adj_view`).
+    case ints([Int32])
+}
+
+extension DType {
+    /// The dtype's name in kernel names (`unary_exp_float32`).
+    var kernelName: String { rawValue }
+}
+
+extension OpenCLBackend {
+    // MARK: - Support
+
+    func supports(_ call: Primitive, inputs: [DType], output: DType) -> Bool {
+        if !supportsFloat64 && (output == .float64 || inputs.contains(.float64)) { return false }
+        let floats: Set<DType> = [.float32, .float64]
+        let numbers: Set<DType> = [.float32, .float64, .int32]
+        switch call {
+        case .unary(let op):
+            guard inputs.count == 1, inputs[0] == output else { return false }
+            switch op {
+            case .logicalNot: return output == .bool
+            case .neg, .abs, .sign: return numbers.contains(output)
+            default: return floats.contains(output)
+            }
+        case .binary(let op):
+            guard inputs.count == 2, inputs[0] == inputs[1] else { return false }
+            let t = inputs[0]
+            if op.isComparison { return output == .bool }
+            guard output == t else { return false }
+            switch op {
+            case .logicalAnd, .logicalOr: return t == .bool
+            case .pow: return floats.contains(t)
+            default: return numbers.contains(t)
+            }
+        case .select:
+            return inputs.count == 3 && inputs[0] == .bool && inputs[1] == output && inputs[2] == output
+        case .cast:
+            return inputs.count == 1
+        case .copy:
+            return inputs.count == 1 && inputs[0] == output
+        case .fill:
+            return inputs.isEmpty
+        case .reduce(let op, _, _, _):
+            guard inputs.count == 1, numbers.contains(inputs[0]) else { return false }
+            return op == .argmax || op == .argmin ? output == .int32 : output == inputs[0]
+        case .matmul:
+            return inputs.count == 2 && inputs[0] == output && inputs[1] == output && floats.contains(output)
+        case .gather:
+            return inputs.count == 2 && inputs[0] == output && inputs[1] == .int32
+        case .scatterAdd:
+            return inputs.count == 2 && inputs[0] == output && inputs[1] == .int32 && numbers.contains(output)
+        case .random(let distribution, _, _):
+            guard inputs.isEmpty else { return false }
+            return distribution == .bits ? output == .int32 : floats.contains(output)
+        }
+    }
+
+    // MARK: - Execute
+
+    func execute(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
+        guard supports(call, inputs: inputs.map(\.dtype), output: output.dtype) else {
+            throw AdjointError.unsupported("\(call) on \(device) for inputs \(inputs.map(\.dtype)) -> \(output.dtype)")
+        }
+        for view in inputs + [output] where view.layout.count > 0 {
+            guard view.layout.requiredElements < Int(Int32.max), view.layout.count < Int(Int32.max) else {
+                throw AdjointError.unsupported("\(call) on \(device): views of 2^31 elements or more")
+            }
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let out = output.dtype.kernelName
+        switch call {
+        case .unary(let op):
+            try elementwise("unary_\(op.rawValue)_\(inputs[0].dtype.kernelName)", output: output, inputs: inputs)
+        case .binary(let op):
+            try elementwise("binary_\(op.rawValue)_\(inputs[0].dtype.kernelName)", output: output, inputs: inputs)
+        case .select:
+            try elementwise("select_\(out)", output: output, inputs: inputs)
+        case .cast, .copy:
+            try elementwise("cast_\(inputs[0].dtype.kernelName)_\(out)", output: output, inputs: inputs)
+        case .fill(let value):
+            try elementwise("fill_\(out)", output: output, inputs: [], value: OpenCLBackend.scalar(value, output.dtype))
+        case let .reduce(op, outer, length, inner):
+            try reduce(op, outer: outer, length: length, inner: inner, input: inputs[0], output: output)
+        case .matmul:
+            try matmul(inputs[0], inputs[1], output: output)
+        case let .gather(outer, length, count, inner):
+            let total = outer * count * inner
+            guard total > 0 else { return }
+            let k = try kernel("gather_\(out)", family: "movement")
+            try launch(k, args: [.mem(mem(inputs[0])), .int(i32(inputs[0].layout.offset)), .mem(mem(inputs[1])), .int(i32(inputs[1].layout.offset)),
+                                 .mem(mem(output)), .int(i32(output.layout.offset)), .int(i32(outer)), .int(i32(length)), .int(i32(count)), .int(i32(inner))],
+                       global: [roundUp(total, k.local)], local: [k.local])
+        case let .scatterAdd(outer, length, count, inner):
+            let total = outer * inner
+            guard total > 0, length > 0 else { return }
+            let k = try kernel("scatterAdd_\(out)", family: "movement")
+            try launch(k, args: [.mem(mem(inputs[0])), .int(i32(inputs[0].layout.offset)), .mem(mem(inputs[1])), .int(i32(inputs[1].layout.offset)),
+                                 .mem(mem(output)), .int(i32(output.layout.offset)), .int(i32(outer)), .int(i32(length)), .int(i32(count)), .int(i32(inner))],
+                       global: [roundUp(total, k.local)], local: [k.local])
+        case let .random(distribution, seed, offset):
+            let n = output.layout.count
+            guard n > 0 else { return }
+            let k = try kernel("random_\(distribution.rawValue)_\(out)", family: "random")
+            let blocks = (n + 3) / 4
+            try launch(k, args: [.mem(mem(output)), .int(i32(output.layout.offset)), .int(i32(n)),
+                                 .uint(UInt32(truncatingIfNeeded: seed)), .uint(UInt32(truncatingIfNeeded: seed >> 32)),
+                                 .uint(UInt32(truncatingIfNeeded: offset)), .uint(UInt32(truncatingIfNeeded: offset >> 32))],
+                       global: [roundUp(blocks, k.local)], local: [k.local])
+        }
+    }
+
+    // MARK: - Elementwise
+
+    /// Launches `<name>` (1-D views) or `<name>_strided` over the output's shape, after
+    /// dropping size-1 axes and merging axes that are contiguous in every view.
+    func elementwise(_ name: String, output: BufferView, inputs: [BufferView], value: OpenCLArg? = nil) throws {
+        let count = output.layout.count
+        guard count > 0 else { return }
+        let views = [output] + inputs
+        for input in inputs { precondition(input.layout.shape == output.layout.shape, "\(name): input shape \(input.layout.shape) != output shape \(output.layout.shape)") }
+        var (shape, strides) = OpenCLBackend.collapse(shape: output.layout.shape, strides: views.map(\.layout.strides))
+        let buffers = try views.map { try mem($0) }
+        let offsets = views.map(\.layout.offset)
+        let value = value.map { [$0] } ?? []
+        if shape.count <= 1 {
+            let k = try kernel(name, family: "elementwise")
+            var args: [OpenCLArg] = [.mem(buffers[0]), .int(i32(offsets[0])), .int(i32(strides[0].first ?? 0))] + value
+            for v in 1..<views.count { args += [.mem(buffers[v]), .int(i32(offsets[v])), .int(i32(strides[v].first ?? 0))] }
+            args.append(.int(i32(count)))
+            try launch(k, args: args, global: [roundUp(count, k.local)], local: [k.local])
+            return
+        }
+        let k = try kernel(name + "_strided", family: "elementwise")
+        // More than ADJ_MAX_RANK axes: one launch per index of the leading axes.
+        let maxRank = 8
+        let lead = max(shape.count - maxRank, 0)
+        let leadShape = Array(shape[0..<lead])
+        let leadStrides = strides.map { Array($0[0..<lead]) }
+        shape = Array(shape[lead...])
+        strides = strides.map { Array($0[lead...]) }
+        let inner = shape.reduce(1, *)
+        func padded(_ values: [Int]) -> [Int32] { values.map { Int32($0) } + Array(repeating: 0, count: maxRank - values.count) }
+        let shapeArg = OpenCLArg.ints([Int32(shape.count), Int32(inner)] + padded(shape))
+        var index = [Int](repeating: 0, count: lead)
+        while true {
+            var args: [OpenCLArg] = buffers.prefix(1).map { .mem($0) } + value + buffers.dropFirst().map { .mem($0) } + [shapeArg]
+            for v in 0..<views.count {
+                var offset = offsets[v]
+                for axis in 0..<lead { offset += index[axis] * leadStrides[v][axis] }
+                args.append(.ints([Int32(offset)] + padded(strides[v])))
+            }
+            try launch(k, args: args, global: [roundUp(inner, k.local)], local: [k.local])
+            var axis = lead - 1
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < leadShape[axis] { break }
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { break }
+        }
+    }
+
+    /// Drops extent-1 axes and merges neighbours that are contiguous in every view.
+    static func collapse(shape: [Int], strides: [[Int]]) -> (shape: [Int], strides: [[Int]]) {
+        var outShape: [Int] = []
+        var outStrides = [[Int]](repeating: [], count: strides.count)
+        for axis in 0..<shape.count where shape[axis] != 1 {
+            if let last = outShape.last,
+               strides.indices.allSatisfy({ outStrides[$0].last! == strides[$0][axis] * shape[axis] }) {
+                outShape[outShape.count - 1] = last * shape[axis]
+                for v in strides.indices { outStrides[v][outStrides[v].count - 1] = strides[v][axis] }
+            } else {
+                outShape.append(shape[axis])
+                for v in strides.indices { outStrides[v].append(strides[v][axis]) }
+            }
+        }
+        return (outShape, outStrides)
+    }
+
+    /// `value` as a kernel argument of `dtype` (float -> int truncates and saturates; NaN -> 0).
+    static func scalar(_ value: Double, _ dtype: DType) -> OpenCLArg {
+        switch dtype {
+        case .float32: return .float(Float(value))
+        case .float64: return .double(value)
+        case .int32: return .int(value.isNaN ? 0 : Int32(max(min(value.rounded(.towardZero), Double(Int32.max)), Double(Int32.min))))
+        case .bool: return .uchar(value != 0 ? 1 : 0)
+        }
+    }
+
+    // MARK: - Reduce
+
+    func reduce(_ op: ReduceOp, outer: Int, length: Int, inner: Int, input: BufferView, output: BufferView) throws {
+        let rows = outer * inner
+        guard rows > 0 else { return }
+        let name = "reduce_\(op.rawValue)_\(input.dtype.kernelName)"
+        let x = try mem(input), out = try mem(output)
+        if inner == 1 && length >= 64 {
+            let k = try kernel(name + "_rows", family: "reduce")
+            var local = 1
+            while local * 2 <= min(256, k.maxWorkGroup, length) { local *= 2 }
+            try launch(k, args: [.mem(x), .int(i32(input.layout.offset)), .mem(out), .int(i32(output.layout.offset)), .int(i32(length))],
+                       global: [outer * local], local: [local])
+        } else {
+            let k = try kernel(name + "_cols", family: "reduce")
+            try launch(k, args: [.mem(x), .int(i32(input.layout.offset)), .mem(out), .int(i32(output.layout.offset)),
+                                 .int(i32(outer)), .int(i32(length)), .int(i32(inner))],
+                       global: [roundUp(rows, k.local)], local: [k.local])
+        }
+    }
+
+    // MARK: - Matmul
+
+    func matmul(_ a: BufferView, _ b: BufferView, output: BufferView) throws {
+        precondition(a.layout.rank == 3 && b.layout.rank == 3 && output.layout.rank == 3, "matmul: rank-3 views expected")
+        let batch = output.layout.shape[0], m = a.layout.shape[1], k = a.layout.shape[2], n = b.layout.shape[2]
+        guard batch * m * n > 0 else { return }
+        let sa = a.layout.strides, sb = b.layout.strides
+        let args: [OpenCLArg] = [
+            .mem(try mem(a)), .int(i32(a.layout.offset)), .int(i32(a.layout.shape[0] == 1 ? 0 : sa[0])), .int(i32(sa[1])), .int(i32(sa[2])),
+            .mem(try mem(b)), .int(i32(b.layout.offset)), .int(i32(b.layout.shape[0] == 1 ? 0 : sb[0])), .int(i32(sb[1])), .int(i32(sb[2])),
+            .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
+        ]
+        let tiled = try kernel("matmul_\(output.dtype.kernelName)", family: "matmul")
+        if tiled.maxWorkGroup >= 256 {
+            try launch(tiled, args: args, global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, batch], local: [16, 16, 1])
+        } else {
+            let naive = try kernel("matmul_naive_\(output.dtype.kernelName)", family: "matmul")
+            try launch(naive, args: args, global: [n, m, batch], local: nil)
+        }
+    }
+
+    // MARK: - Launch
+
+    func mem(_ view: BufferView) throws -> cl_mem { clBuffer(view.buffer).mem }
+
+    func i32(_ value: Int) -> Int32 { Int32(truncatingIfNeeded: value) }
+
+    func roundUp(_ value: Int, _ multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
+
+    /// Sets the arguments and enqueues (lock held). A launch that fails for lack of memory
+    /// empties the pool and retries once, then throws `outOfMemory`.
+    func launch(_ kernel: Kernel, args: [OpenCLArg], global: [Int], local: [Int]?) throws {
+        guard global.allSatisfy({ $0 > 0 }) else { return }
+        for (index, arg) in args.enumerated() {
+            let status: cl_int
+            let slot = cl_uint(index)
+            switch arg {
+            case .mem(var value): status = clSetKernelArg(kernel.handle, slot, MemoryLayout<cl_mem>.size, &value)
+            case .int(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
+            case .uint(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
+            case .float(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
+            case .double(var value): status = clSetKernelArg(kernel.handle, slot, 8, &value)
+            case .uchar(var value): status = clSetKernelArg(kernel.handle, slot, 1, &value)
+            case .ints(let values): status = values.withUnsafeBytes { clSetKernelArg(kernel.handle, slot, $0.count, $0.baseAddress) }
+            }
+            try OpenCLStatus.check(status, "clSetKernelArg(\(kernelName(kernel)), \(index))")
+        }
+        var globalSize = global
+        var localSize = local ?? []
+        for attempt in 0..<2 {
+            let status = globalSize.withUnsafeMutableBufferPointer { g in
+                localSize.withUnsafeMutableBufferPointer { l in
+                    clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil)
+                }
+            }
+            if status == CL_SUCCESS {
+                countLaunch()
+                return
+            }
+            guard OpenCLBufferPool.isOutOfMemory(status), status != CL_INVALID_BUFFER_SIZE else {
+                throw OpenCLStatus.error(status, "clEnqueueNDRangeKernel(\(kernelName(kernel)), global \(global), local \(local.map { "\($0)" } ?? "NULL"))")
+            }
+            if attempt == 0 { pool.empty() }
+        }
+        throw AdjointError.outOfMemory(device: "\(device) (\(info.name))", bytes: 0)
+    }
+
+    func kernelName(_ kernel: Kernel) -> String {
+        var size = 0
+        guard clGetKernelInfo(kernel.handle, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), 0, nil, &size) == CL_SUCCESS, size > 0 else { return "kernel" }
+        var bytes = [CChar](repeating: 0, count: size + 1)
+        clGetKernelInfo(kernel.handle, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), size, &bytes, nil)
+        return OpenCLRuntime.text(bytes)
+    }
+}

@@ -1,0 +1,198 @@
+import AdjointKernels
+import COpenCL
+import Foundation
+
+/// Runs primitives on one OpenCL device: one context, one in-order command queue.
+///
+/// `execute` only enqueues; `read` (a blocking read) and `synchronize` (`clFinish`) are
+/// the sync points; `write` is blocking. Programs are built lazily per family on first
+/// use, once per backend, through the on-disk binary cache (`OpenCLProgramCache`).
+///
+/// Thread safety: one recursive lock guards the command queue, the kernel and program
+/// caches, the ledger and the buffer pool (the pool shares it), so callers may use the
+/// backend from any thread.
+final class OpenCLBackend: Backend, @unchecked Sendable {
+    let device: Device
+    let info: DeviceInfo
+    let supportsFloat64: Bool
+    let deviceID: cl_device_id
+    let context: cl_context
+    let queue: cl_command_queue
+    let programCache: OpenCLProgramCache
+    /// Compiler options shared by every program.
+    let buildOptions: String
+    /// The device's preferred work-group size multiple (warp / wavefront / SIMD width).
+    private(set) var preferredMultiple = 1
+
+    let lock = NSRecursiveLock()
+    let pool: OpenCLBufferPool
+    private var stats = Ledger()
+    private var programs: [String: cl_program] = [:]
+    private var kernels: [String: Kernel] = [:]
+
+    /// A created kernel and the work-group size it launches with.
+    struct Kernel {
+        var handle: cl_kernel
+        /// CL_KERNEL_WORK_GROUP_SIZE for this kernel on this device.
+        var maxWorkGroup: Int
+        /// The 1-D local size used for elementwise launches.
+        var local: Int
+    }
+
+    /// The families, each one program: `common.cl` + `<family>.cl`.
+    static let familySources: [String: @Sendable () -> String] = [
+        "elementwise": { KernelSources.elementwise },
+        "reduce": { KernelSources.reduce },
+        "movement": { KernelSources.movement },
+        "matmul": { KernelSources.matmul },
+        "random": { KernelSources.random },
+    ]
+
+    /// The full program text of a family: `common.cl` then `<family>.cl`.
+    static func source(family: String) -> String? {
+        familySources[family].map { KernelSources.common + "\n" + $0() }
+    }
+
+    init(found: OpenCLRuntime.Found, cacheDirectory: URL?) throws {
+        device = found.info.device
+        info = found.info
+        supportsFloat64 = found.info.supportsFloat64
+        deviceID = found.device
+        var status: cl_int = CL_SUCCESS
+        var deviceRef: cl_device_id? = found.device
+        guard let context = clCreateContext(nil, 1, &deviceRef, nil, nil, &status), status == CL_SUCCESS else {
+            throw OpenCLStatus.error(status, "clCreateContext(\(found.deviceName))")
+        }
+        guard let queue = clCreateCommandQueue(context, found.device, 0, &status), status == CL_SUCCESS else {
+            clReleaseContext(context)
+            throw OpenCLStatus.error(status, "clCreateCommandQueue(\(found.deviceName))")
+        }
+        self.context = context
+        self.queue = queue
+        programCache = OpenCLProgramCache(directory: cacheDirectory, platformName: found.platformName, deviceName: found.deviceName, driverVersion: found.driverVersion)
+        buildOptions = "-cl-std=CL1.2" + (found.info.supportsFloat64 ? " -DADJOINT_FP64=1" : "")
+        let maxAlloc: cl_ulong = OpenCLRuntime.deviceValue(found.device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE)) ?? 0
+        let capacity = max(64 << 20, min(Int(clamping: cl_ulong(found.info.memoryBytes) / 4), 4 << 30, Int(clamping: maxAlloc) * 2))
+        pool = OpenCLBufferPool(context: context, lock: lock, capacity: capacity)  // retains the context
+    }
+
+    deinit {
+        clFinish(queue)
+        for (_, kernel) in kernels { clReleaseKernel(kernel.handle) }
+        for (_, program) in programs { clReleaseProgram(program) }
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+    }
+
+    // MARK: - Memory
+
+    func allocate(byteCount: Int) throws -> DeviceBuffer {
+        precondition(byteCount >= 0, "allocate: negative byte count \(byteCount)")
+        return try pool.allocate(byteCount: byteCount, deviceName: "\(device) (\(info.name))")
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws {
+        let target = clBuffer(buffer)
+        precondition(bytes.count <= target.byteCount, "write: \(bytes.count) bytes into a \(target.byteCount)-byte buffer")
+        guard bytes.count > 0, let base = bytes.baseAddress else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        try OpenCLStatus.check(clEnqueueWriteBuffer(queue, target.mem, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueWriteBuffer(\(bytes.count) bytes)")
+        stats.bytesToDevice += bytes.count
+    }
+
+    func read(_ buffer: DeviceBuffer, into bytes: UnsafeMutableRawBufferPointer) throws {
+        let source = clBuffer(buffer)
+        precondition(bytes.count <= source.byteCount, "read: \(bytes.count) bytes from a \(source.byteCount)-byte buffer")
+        lock.lock()
+        defer { lock.unlock() }
+        guard bytes.count > 0, let base = bytes.baseAddress else {
+            try OpenCLStatus.check(clFinish(queue), "clFinish")
+            return
+        }
+        try OpenCLStatus.check(clEnqueueReadBuffer(queue, source.mem, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueReadBuffer(\(bytes.count) bytes)")
+        stats.bytesFromDevice += bytes.count
+    }
+
+    func synchronize() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        try OpenCLStatus.check(clFinish(queue), "clFinish")
+    }
+
+    var ledger: Ledger {
+        lock.lock()
+        defer { lock.unlock() }
+        var result = stats
+        let memory = pool.stats
+        result.poolHits = memory.poolHits
+        result.poolMisses = memory.poolMisses
+        result.liveBytes = memory.liveBytes
+        result.peakBytes = memory.peakBytes
+        result.pooledBytes = memory.pooledBytes
+        result.liveBuffers = memory.liveBuffers
+        return result
+    }
+
+    func recordFallback(_ call: Primitive) {
+        lock.lock()
+        defer { lock.unlock() }
+        stats.cpuFallbacks += 1
+        if ProcessInfo.processInfo.environment["ADJOINT_LOG"] == "1" {
+            print("adjoint: \(call) ran on the CPU instead of \(device)")
+        }
+    }
+
+    func emptyPool() { pool.empty() }
+
+    func clBuffer(_ buffer: DeviceBuffer) -> OpenCLBuffer {
+        guard let buffer = buffer as? OpenCLBuffer else {
+            preconditionFailure("\(device): buffer \(type(of: buffer)) was not allocated by an OpenCL backend")
+        }
+        return buffer
+    }
+
+    // MARK: - Programs and kernels
+
+    /// The built program of `family` (lock held).
+    private func program(_ family: String) throws -> cl_program {
+        if let program = programs[family] { return program }
+        guard let source = OpenCLBackend.source(family: family) else { throw AdjointError.unsupported("no OpenCL kernel family \(family)") }
+        let (program, origin) = try programCache.program(name: family, source: source, options: buildOptions, context: context, device: deviceID)
+        switch origin {
+        case .compiled: stats.programsCompiled += 1
+        case .cached: stats.programsLoadedFromCache += 1
+        }
+        if ProcessInfo.processInfo.environment["ADJOINT_LOG"] == "1" {
+            print("adjoint: \(device) program '\(family)' \(origin == .compiled ? "compiled" : "loaded from cache")")
+        }
+        programs[family] = program
+        return program
+    }
+
+    /// The kernel `name` of `family` (lock held), created on first use.
+    func kernel(_ name: String, family: String) throws -> Kernel {
+        if let kernel = kernels[name] { return kernel }
+        let program = try program(family)
+        var status: cl_int = CL_SUCCESS
+        guard let handle = clCreateKernel(program, name, &status), status == CL_SUCCESS else {
+            throw OpenCLStatus.error(status, "clCreateKernel(\(name))")
+        }
+        var maxGroup = 0
+        var multiple = 0
+        clGetKernelWorkGroupInfo(handle, deviceID, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE), MemoryLayout<Int>.size, &maxGroup, nil)
+        clGetKernelWorkGroupInfo(handle, deviceID, cl_kernel_work_group_info(CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE), MemoryLayout<Int>.size, &multiple, nil)
+        maxGroup = max(maxGroup, 1)
+        multiple = max(multiple, 1)
+        preferredMultiple = max(preferredMultiple, multiple)
+        // 256 work-items (a multiple of every common warp/wavefront size) when allowed.
+        var local = min(256, maxGroup)
+        if local >= multiple { local -= local % multiple }
+        let kernel = Kernel(handle: handle, maxWorkGroup: maxGroup, local: max(local, 1))
+        kernels[name] = kernel
+        return kernel
+    }
+
+    /// Counts an enqueued kernel (lock held).
+    func countLaunch() { stats.launches += 1 }
+}
