@@ -15,9 +15,13 @@ public enum TestDevices {
         Device.available.first { if case .opencl = $0.device { return true }; return false }?.device
     }
 
-    /// CPU plus OpenCL when present. Under CI a missing OpenCL device makes every test that
-    /// iterates these devices fail.
+    /// CPU plus OpenCL when present, or the devices listed in `ADJOINT_TEST_DEVICES`
+    /// (e.g. `cpu` or `opencl:0`, comma-separated). Under CI a missing OpenCL device makes
+    /// the tests that need one fail.
     public static var all: [Device] {
+        if let listed = ProcessInfo.processInfo.environment["ADJOINT_TEST_DEVICES"], !listed.isEmpty {
+            return listed.split(separator: ",").compactMap { Device(parsing: String($0)) }
+        }
         if let openCL { return [.cpu, openCL] }
         return [.cpu]
     }

@@ -5,28 +5,38 @@ import Testing
 /// Steady-state memory and the error contract: programmer mistakes stop with a message
 /// naming the op, shapes and call site; environment failures throw `AdjointError`.
 @Suite struct MemoryAndErrorTests {
-    @Test(arguments: TestDevices.all)
-    func tenThousandSmallOpsHoldLiveMemoryFlat(device: Device) throws {
-        try withDevice(device) { () throws in
-            var w = Tensor([0.5, -0.25, 1] as [Float]).requiringGrad()
-            let x = Tensor([1, 2, 3] as [Float])
-            func step() {
-                let loss = ((w * x).sum() - 1).pow(2)
-                loss.backward()
-                w = (w.detach() - 0.01 * w.grad!).requiringGrad()
+    /// Runs in its own process (an exit test) so no parallel test touches the ledgers.
+    @Test func tenThousandSmallOpsHoldLiveMemoryFlat() async {
+        await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
+            for device in TestDevices.all {
+                try withDevice(device) { () throws in
+                    var w = Tensor([0.5, -0.25, 1] as [Float]).requiringGrad()
+                    let x = Tensor([1, 2, 3] as [Float])
+                    func step() {
+                        let loss = ((w * x).sum() - 1).pow(2)
+                        loss.backward()
+                        w = (w.detach() - 0.01 * w.grad!).requiringGrad()
+                    }
+                    for _ in 0..<100 { step() }
+                    try device.synchronize()
+                    let before = device.ledger
+                    for _ in 0..<10_000 { step() }
+                    try device.synchronize()
+                    let after = device.ledger
+                    func require(_ condition: Bool, _ message: String) {
+                        if !condition { fatalError("\(device): \(message); before \(before), after \(after)") }
+                    }
+                    require(after.liveBytes == before.liveBytes, "live bytes grew")
+                    require(after.liveBuffers == before.liveBuffers, "live buffers grew")
+                    require(after.peakBytes <= before.peakBytes + 4096, "peak grew")
+                    require(after.poolHits > before.poolHits + 10_000, "steady state does not allocate from the pool")
+                    require(after.poolMisses - before.poolMisses < 16, "steady state misses the pool")
+                    _ = try w.doubles()
+                }
             }
-            for _ in 0..<100 { step() }
-            try device.synchronize()
-            let before = device.ledger
-            for _ in 0..<10_000 { step() }
-            try device.synchronize()
-            let after = device.ledger
-            #expect(after.liveBytes == before.liveBytes, "live bytes grew from \(before.liveBytes) to \(after.liveBytes)")
-            #expect(after.liveBuffers == before.liveBuffers)
-            #expect(after.peakBytes <= before.peakBytes + 4096, "peak grew from \(before.peakBytes) to \(after.peakBytes)")
-            #expect(after.poolHits > before.poolHits + 10_000, "steady state allocates from the pool")
-            #expect(after.poolMisses - before.poolMisses < 16, "steady state should not miss the pool (\(after.poolMisses - before.poolMisses) misses)")
-            _ = try w.doubles()
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(!message.contains("Fatal error"), "\(message)")
         }
     }
 

@@ -79,11 +79,11 @@ import Testing
             let previous = Tensor([1, 2, -1] as [Float]), reward = Tensor(Float(1)), next = Tensor([2, 1, 0] as [Float])
             let naive: (Tensor) -> Tensor = { theta in
                 let target = reward + valueFunction(theta, next)
-                return 0.5 * (target - valueFunction(theta, previous)).squared()
+                return (target - valueFunction(theta, previous)).squared()
             }
             let stopped: (Tensor) -> Tensor = { theta in
                 let target = reward + valueFunction(theta, next)
-                return 0.5 * (stopGradient(target) - valueFunction(theta, previous)).squared()
+                return (stopGradient(target) - valueFunction(theta, previous)).squared()
             }
             expectClose(grad(naive)(theta), [2.4, -2.4, 2.4])
             expectClose(grad(stopped)(theta), [-2.4, -4.8, 2.4])

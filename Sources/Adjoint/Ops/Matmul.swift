@@ -41,6 +41,9 @@ extension Tensor {
         check(device == other.device, "matmul", "operands on different devices: \(device) and \(other.device) (shapes \(shape) and \(other.shape))", file: file, line: line)
         check(dtype == other.dtype && dtype.isFloatingPoint, "matmul", "needs two float tensors of one dtype, got \(dtype) and \(other.dtype)", file: file, line: line)
         check(rank >= 1 && other.rank >= 1, "matmul", "operands must have rank >= 1, got shapes \(shape) and \(other.shape)", file: file, line: line)
+        if rank == 1 && other.rank == 1 {
+            return unsqueezed(axis: 0).matmul(other.unsqueezed(axis: -1), file: file, line: line).reshaped([])
+        }
         if rank == 1 { return unsqueezed(axis: 0).matmul(other, file: file, line: line).squeezed(axis: -2) }
         if other.rank == 1 { return matmul(other.unsqueezed(axis: -1), file: file, line: line).squeezed(axis: -1) }
         let m = shape[rank - 2], k = shape[rank - 1], n = other.shape[other.rank - 1]
