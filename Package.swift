@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Adjoint", targets: ["Adjoint"]),
         .library(name: "AdjointNN", targets: ["AdjointNN"]),
         .executable(name: "adjoint", targets: ["AdjointCLI"]),
+        .executable(name: "adjoint-bench", targets: ["AdjointBenchmarks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,6 +44,16 @@ let package = Package(
                 "Adjoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // MARK: - Benchmarks
+        .executableTarget(
+            name: "AdjointBenchmarks",
+            dependencies: [
+                "Adjoint", "AdjointNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks"
         ),
 
         // MARK: - Tests

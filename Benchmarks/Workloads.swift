@@ -1,0 +1,126 @@
+import Adjoint
+import AdjointNN
+import Foundation
+
+/// The shared workloads W1-W7 (../shared/BENCHMARKS.md), each checked against the CPU
+/// backend at a small size before it is timed.
+struct Workloads {
+    let harness: Harness
+    /// true: the GPU sizes of BENCHMARKS.md; false: the CPU sizes.
+    let gpuSizes: Bool
+    var device: Device { harness.device }
+
+    // MARK: W1
+
+    func w1Step(_ x: Tensor) -> (Tensor, Tensor) {
+        let result = valueAndGrad { (x: Tensor) in (x.sin() * 2 + 1).sum() }(x)
+        return (result.value, result.gradient)
+    }
+
+    func w1() throws {
+        let small = Tensor.randomNormal([1000], seed: 1, on: .cpu)
+        let (cpuValue, cpuGradient) = w1Step(small)
+        let (value, gradient) = w1Step(small.to(device))
+        try requireClose(value.doubles(), cpuValue.doubles(), tolerance: 1e-4, "W1 value")
+        try requireClose(gradient.doubles(), cpuGradient.doubles(), tolerance: 1e-5, "W1 gradient")
+        let n = gpuSizes ? 1 << 26 : 1 << 22
+        let x = Tensor.randomNormal([n], seed: 0, on: device)
+        let (median, min) = try harness.time { _ = w1Step(x) }
+        harness.emit(workload: "W1", impl: harness.impl, size: n, median: median, min: min)
+    }
+
+    // MARK: W2
+
+    func w2() throws {
+        let a = Tensor.randomNormal([67, 45], seed: 1, on: .cpu), b = Tensor.randomNormal([45, 33], seed: 2, on: .cpu)
+        try requireClose(a.to(device).matmul(b.to(device)).doubles(), a.matmul(b).doubles(), tolerance: 1e-4, "W2 product")
+        for n in gpuSizes ? [4096, 8192] : [1024] {
+            let x = Tensor.randomNormal([n, n], seed: 3, on: device), y = Tensor.randomNormal([n, n], seed: 4, on: device)
+            let (median, min) = try harness.time { _ = x.matmul(y) }
+            harness.emit(workload: "W2", impl: harness.impl, size: n, median: median, min: min, extra: ["gflops": (2 * pow(Double(n), 3) / (median * 1e-3) / 1e9).rounded()])
+        }
+    }
+
+    // MARK: W3
+
+    /// The MLP 784-1024-1024-10 with its GradValues and SGD, on `device`.
+    struct MLPStep {
+        let model: Sequential
+        let step: (Tensor, Tensor) -> Tensor
+
+        init(on device: Device, hidden: Int = 1024) {
+            let model = withDevice(device) { Sequential { Linear(784, hidden, seed: 1); relu; Linear(hidden, hidden, seed: 2); relu; Linear(hidden, 10, seed: 3) } }
+            let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
+            let optimizer = SGD(model.vars(), learningRate: 0.01)
+            self.model = model
+            self.step = { x, y in
+                let (gradients, values) = gv(x, y)
+                optimizer(lr: 0.01, gradients)
+                guard case .single(let loss) = values else { return Tensor.zeros([]) }
+                return loss
+            }
+        }
+    }
+
+    func w3() throws {
+        let x = Tensor.randomNormal([8, 784], seed: 5, on: .cpu), labels = Tensor.randomInt([8], low: 0, high: 10, seed: 6, on: .cpu)
+        let reference = MLPStep(on: .cpu, hidden: 64), candidate = MLPStep(on: device, hidden: 64)
+        for _ in 0..<3 {
+            try requireClose(candidate.step(x.to(device), labels.to(device)).doubles(), reference.step(x, labels).doubles(), tolerance: 1e-4, "W3 loss")
+        }
+        for batch in gpuSizes ? [128, 1024] : [128] {
+            let step = MLPStep(on: device)
+            let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
+            let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
+            let (median, min) = try harness.time(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
+            harness.emit(workload: "W3", impl: harness.impl, size: batch, median: median, min: min, extra: ["steps_per_s": (1000 / median * 10).rounded() / 10])
+        }
+    }
+
+    // MARK: W5
+
+    func w5Function(_ w: Tensor) -> (Tensor) -> Tensor {
+        { x in w.matmul(x.tanh()).logSumExp() }
+    }
+
+    func w5() throws {
+        let smallW = Tensor.randomNormal([12, 12], standardDeviation: 0.1, seed: 9, on: .cpu), smallX = Tensor.randomNormal([12], seed: 10, on: .cpu)
+        try requireClose(hessian(w5Function(smallW.to(device)))(smallX.to(device)).doubles(), hessian(w5Function(smallW))(smallX).doubles(), tolerance: 1e-4, "W5 Hessian")
+        let n = gpuSizes ? 1024 : 256
+        let w = Tensor.randomNormal([n, n], standardDeviation: 0.1, seed: 11, on: device)
+        let x = Tensor.randomNormal([n], seed: 12, on: device), v = Tensor.randomNormal([n], seed: 13, on: device)
+        let f = w5Function(w)
+        let (hessianMedian, hessianMin) = try harness.time(repetitions: 5) { _ = hessian(f)(x) }
+        harness.emit(workload: "W5", impl: harness.impl + "-hessian", size: n, median: hessianMedian, min: hessianMin)
+        let (hvpMedian, hvpMin) = try harness.time { _ = hvp(f, at: x, vector: v) }
+        harness.emit(workload: "W5", impl: harness.impl + "-hvp", size: n, median: hvpMedian, min: hvpMin)
+    }
+
+    // MARK: W4, W6 need vmap
+
+    func needsVmap(_ workload: String) {
+        harness.emit(workload: workload, impl: harness.impl, size: NSNull(), extra: ["skipped": "needs vmap (issue 7), not implemented yet"])
+    }
+
+    // MARK: W7
+
+    /// Runs `adjoint-bench --cold-start-child` in a fresh process and reports its wall time.
+    func w7() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["--cold-start-child", "--device", "\(device)"]
+        let start = Date()
+        try process.run()
+        process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(start)
+        guard process.terminationStatus == 0 else { throw CheckFailure(description: "W7 child failed with status \(process.terminationStatus)") }
+        harness.emit(workload: "W7", impl: harness.impl, size: 128, extra: ["seconds": (seconds * 1000).rounded() / 1000])
+    }
+
+    /// The child of W7: build the MLP and take one step.
+    static func coldStartChild(device: Device) throws {
+        let step = MLPStep(on: device)
+        let loss = step.step(Tensor.randomNormal([128, 784], seed: 7, on: device), Tensor.randomInt([128], low: 0, high: 10, seed: 8, on: device))
+        _ = try loss.doubles()
+    }
+}
