@@ -1,0 +1,139 @@
+import CBLAS
+import Foundation
+
+/// How one operand's matrices sit in memory, in BLAS terms.
+private struct MatrixOperand {
+    var transposed: Bool
+    var leadingDimension: Int
+
+    /// The BLAS description of a `rows x columns` matrix stepping by `rowStride` and
+    /// `columnStride`, or nil when it is neither row- nor column-major dense (a stride-0
+    /// broadcast inside the matrix, say). Strides of length-1 axes do not matter.
+    init?(rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+        if (columnStride == 1 || columns <= 1) && (rows <= 1 || rowStride >= Swift.max(1, columns)) {
+            transposed = false
+            leadingDimension = rows <= 1 ? Swift.max(1, columns) : rowStride
+        } else if (rowStride == 1 || rows <= 1) && (columns <= 1 || columnStride >= Swift.max(1, rows)) {
+            transposed = true
+            leadingDimension = columns <= 1 ? Swift.max(1, rows) : columnStride
+        } else {
+            return nil
+        }
+    }
+
+    var blasTranspose: CBLAS_TRANSPOSE { transposed ? CblasTrans : CblasNoTrans }
+}
+
+/// One GEMM entry point per precision.
+protocol CPUGEMMScalar: CPUFloatingPoint {
+    // swiftlint:disable:next function_parameter_count
+    static func gemm(
+        transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
+        a: UnsafeMutablePointer<Self>, lda: Int, b: UnsafeMutablePointer<Self>, ldb: Int,
+        c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension Float: CPUGEMMScalar {
+    static func gemm(
+        transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
+        a: UnsafeMutablePointer<Float>, lda: Int, b: UnsafeMutablePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
+            1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
+    }
+}
+
+extension Double: CPUGEMMScalar {
+    static func gemm(
+        transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
+        a: UnsafeMutablePointer<Double>, lda: Int, b: UnsafeMutablePointer<Double>, ldb: Int,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dgemm(
+            CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
+            1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
+    }
+}
+
+extension CPUBackend {
+    func runMatmul(left: BufferView, right: BufferView, output: BufferView) throws {
+        precondition(left.layout.rank == 3 && right.layout.rank == 3, "CPU matmul: operands must be rank 3, got \(left.layout.shape) and \(right.layout.shape)")
+        precondition(left.dtype == right.dtype, "CPU matmul: dtypes \(left.dtype) and \(right.dtype) differ")
+        switch left.dtype {
+        case .float32: CPUBackend.matmul(Float.self, left, right, output)
+        case .float64: CPUBackend.matmul(Double.self, left, right, output)
+        default: throw CPUBackend.unsupported(.matmul, left.dtype, right.dtype)
+        }
+    }
+
+    private static func matmul<T: CPUGEMMScalar>(_ type: T.Type, _ left: BufferView, _ right: BufferView, _ output: BufferView) {
+        let batch = left.layout.shape[0], m = left.layout.shape[1], k = left.layout.shape[2]
+        let n = right.layout.shape[2]
+        precondition(
+            right.layout.shape[0] == batch && right.layout.shape[1] == k,
+            "CPU matmul: shapes \(left.layout.shape) and \(right.layout.shape) do not chain")
+        let target = output.base(T.self)
+        let outputCount = batch * m * n
+        if outputCount == 0 { return }
+        if k == 0 {
+            target.update(repeating: 0, count: outputCount)
+            return
+        }
+        var leftView = left
+        var rightView = right
+        // A matrix BLAS cannot describe (a broadcast row, an odd stride) is packed densely first.
+        var packed: [DeviceBuffer] = []
+        let leftStrides = left.layout.strides, rightStrides = right.layout.strides
+        var leftMatrix = MatrixOperand(rows: m, columns: k, rowStride: leftStrides[1], columnStride: leftStrides[2])
+        if leftMatrix == nil {
+            leftView = pack(left, T.self, into: &packed)
+            leftMatrix = MatrixOperand(rows: m, columns: k, rowStride: k, columnStride: 1)
+        }
+        var rightMatrix = MatrixOperand(rows: k, columns: n, rowStride: rightStrides[1], columnStride: rightStrides[2])
+        if rightMatrix == nil {
+            rightView = pack(right, T.self, into: &packed)
+            rightMatrix = MatrixOperand(rows: k, columns: n, rowStride: n, columnStride: 1)
+        }
+        guard let leftMatrix, let rightMatrix else { return }
+        let a = leftView.base(T.self), b = rightView.base(T.self)
+        let leftBatchStride = leftView.layout.strides[0], rightBatchStride = rightView.layout.strides[0]
+
+        // A dense row-major A against one shared B is a single [batch*m, k] x [k, n] GEMM.
+        let leftFolds = !leftMatrix.transposed
+            && (m == 1 ? leftBatchStride >= Swift.max(1, k) : leftBatchStride == m * leftMatrix.leadingDimension)
+        if batch > 1 && (rightBatchStride == 0) && leftFolds {
+            T.gemm(
+                transposeA: CblasNoTrans, transposeB: rightMatrix.blasTranspose, m: batch * m, n: n, k: k,
+                a: a, lda: m == 1 ? leftBatchStride : leftMatrix.leadingDimension, b: b, ldb: rightMatrix.leadingDimension,
+                c: target, ldc: n)
+            withExtendedLifetime(packed) {}
+            return
+        }
+        for index in 0..<batch {
+            T.gemm(
+                transposeA: leftMatrix.blasTranspose, transposeB: rightMatrix.blasTranspose, m: m, n: n, k: k,
+                a: a + index * leftBatchStride, lda: leftMatrix.leadingDimension,
+                b: b + index * rightBatchStride, ldb: rightMatrix.leadingDimension,
+                c: target + index * m * n, ldc: n)
+        }
+        withExtendedLifetime(packed) {}
+    }
+
+    /// A dense copy of `view` (row-major, batch included) in a fresh pool buffer.
+    private static func pack<T>(_ view: BufferView, _ type: T.Type, into keep: inout [DeviceBuffer]) -> BufferView {
+        let count = view.layout.count
+        let buffer = cpuPackingPool.makeBuffer(byteCount: count * MemoryLayout<T>.stride)!
+        keep.append(buffer)
+        let dense = BufferView(buffer: buffer, layout: Layout(contiguous: view.layout.shape), dtype: view.dtype)
+        switch MemoryLayout<T>.stride {
+        case 4: mapViews(view, UInt32.self, dense, UInt32.self) { $0 }
+        default: mapViews(view, UInt64.self, dense, UInt64.self) { $0 }
+        }
+        return dense
+    }
+}
+
+/// Scratch memory for packing matmul operands (kept out of the user-visible ledger).
+private let cpuPackingPool = CPUBufferPool(capacityBytes: 256 << 20)
