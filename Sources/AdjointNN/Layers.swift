@@ -140,8 +140,7 @@ extension Module {
             switch value {
             case let module as Module: found.append(module)
             case let array as [Any]: array.forEach(visit)
-            case Optional<Any>.some(let wrapped): visit(wrapped)
-            default: break
+            default: if let wrapped = Module.unwrapOptional(value) { visit(wrapped) }
             }
         }
         Module.storedProperties(of: self).forEach { visit($0.1) }

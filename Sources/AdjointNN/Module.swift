@@ -39,11 +39,16 @@ open class Module: @unchecked Sendable {
             collection = collection + module.vars(scope: name)
         case let array as [Any]:
             for (index, element) in array.enumerated() { collect(element, name: "\(name)[\(index)]", into: &collection) }
-        case Optional<Any>.some(let wrapped):
-            collect(wrapped, name: name, into: &collection)
         default:
-            break
+            if let wrapped = unwrapOptional(value) { collect(wrapped, name: name, into: &collection) }
         }
+    }
+
+    /// The value inside a non-nil optional (nil for nil and for non-optionals).
+    static func unwrapOptional(_ value: Any) -> Any? {
+        let mirror = Mirror(reflecting: value)
+        guard mirror.displayStyle == .optional else { return nil }
+        return mirror.children.first?.value
     }
 
     /// The stored properties of `object`, superclass ones first.

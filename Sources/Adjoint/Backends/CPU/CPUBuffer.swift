@@ -23,3 +23,8 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
         pointer.assumingMemoryBound(to: type)
     }
 }
+
+extension CPUBuffer: CPUHostAccessible {
+    /// The whole buffer, for the dispatcher's CPU fallback.
+    var hostBytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: pointer, count: byteCount) }
+}
