@@ -1,0 +1,66 @@
+import Adjoint
+import AdjointTestSupport
+import Foundation
+import Testing
+
+/// CPU-vs-OpenCL agreement for every op in the registry (forward and every input's VJP,
+/// float32, the registry's shapes: broadcasting and rank 0 included), and the OpenCL
+/// program cache seen from a second process.
+@Suite struct BackendAgreementTests {
+    @Test(arguments: OpRegistry.all)
+    func forwardAndBackwardAgreeBetweenCPUAndOpenCL(_ op: OpInfo) throws {
+        guard let openCL = TestDevices.requireOpenCL() else { return }
+        var data = TestData(seed: 99 &+ UInt64(op.name.utf8.count))
+        for shapes in op.shapes {
+            let values = shapes.map { data.values($0.reduce(1, *), domain: op.domain) }
+            func run(on device: Device) throws -> [[Double]] {
+                let inputs = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float32, on: device).requiringGrad() }
+                let output = op.apply(inputs)
+                let seed = Tensor.linspace(-1, 1, count: output.count, on: device).reshaped(output.shape)
+                let found = gradients(of: output, wrt: inputs, seed: seed)
+                return try [output.doubles()] + found.map { try $0.doubles() }
+            }
+            let cpu = try run(on: .cpu), gpu = try run(on: openCL)
+            for (index, (a, b)) in zip(gpu, cpu).enumerated() {
+                expectClose(a, b, tolerance: 1e-4, "\(op.name) \(shapes): \(index == 0 ? "forward" : "gradient of input \(index - 1)")")
+            }
+        }
+    }
+
+    @Test func primitivesAgreeOnLargeAndEmptyInputs() throws {
+        guard let openCL = TestDevices.requireOpenCL() else { return }
+        let big = Tensor.randomNormal([300, 257], seed: 4, on: .cpu)
+        let checks: [(String, (Tensor) -> Tensor)] = [
+            ("sum rows", { $0.sum(axes: [1]) }), ("sum columns", { $0.sum(axes: [0]) }), ("max", { $0.max(axes: [1]) }),
+            ("argmax", { $0.argmax(axis: 0).cast(to: .float32) }), ("softmax", { $0.softmax(axis: 0) }),
+            ("matmul", { $0.matmul($0.transposed()) }), ("strided", { $0[.stride(1, nil, by: 3), .stride(0, nil, by: 2)].exp() }),
+            ("empty", { $0[0..<0].sum(axes: [0]) }),
+        ]
+        for (name, function) in checks {
+            expectClose(try function(big.to(openCL)).doubles(), try function(big).doubles(), tolerance: 1e-4, name)
+        }
+    }
+
+    /// A fresh process builds no OpenCL program: every family comes from the disk cache
+    /// that earlier runs (and this one) filled.
+    @Test func secondProcessLoadsProgramBinariesFromTheCache() async throws {
+        guard let openCL = TestDevices.requireOpenCL() else { return }
+        func touchEveryFamily(_ device: Device) throws {
+            let x = Tensor.randomNormal([4, 4], seed: 1, on: device)
+            _ = try (x.exp().sum(axes: [0]) + x.matmul(x).take(Tensor([1] as [Int32], on: device)).sum()).doubles()
+        }
+        try touchEveryFamily(openCL)
+        await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
+            let device = TestDevices.openCL!
+            let x = Tensor.randomNormal([4, 4], seed: 1, on: device)
+            _ = try (x.exp().sum(axes: [0]) + x.matmul(x).take(Tensor([1] as [Int32], on: device)).sum()).doubles()
+            let ledger = device.ledger
+            if ledger.programsCompiled != 0 || ledger.programsLoadedFromCache == 0 {
+                fatalError("second process compiled \(ledger.programsCompiled) programs and loaded \(ledger.programsLoadedFromCache) from the cache")
+            }
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(!message.contains("Fatal error"), "\(message)")
+        }
+    }
+}
