@@ -483,6 +483,19 @@ private func close(_ actual: [Float], _ expected: [Double], tolerance: Double = 
         }
     }
 
+    @Test func batchedTransposeCopyUsesTiles() throws {
+        // [batch 3, 40, 70] stored, read as [3, 70, 40] (last two axes swapped) and cast.
+        let batch = 3, rows = 40, columns = 70
+        let stored = (0..<(batch * rows * columns)).map { Int32($0) }
+        let input = try makeView(backend, stored, layout: Layout(shape: [batch, columns, rows], strides: [rows * columns, 1, columns]))
+        let copied = try run(backend, .copy, [input], shape: [batch, columns, rows], as: Int32.self)
+        let converted = try run(backend, .cast, [input], shape: [batch, columns, rows], as: Double.self)
+        var expected: [Int32] = []
+        for b in 0..<batch { for i in 0..<columns { for j in 0..<rows { expected.append(Int32(b * rows * columns + j * columns + i)) } } }
+        #expect(copied == expected)
+        #expect(converted == expected.map(Double.init))
+    }
+
     @Test func executeIsSafeFromSeveralThreads() throws {
         let backend = self.backend
         let input = try makeView(backend, (0..<100_000).map { Float($0) })

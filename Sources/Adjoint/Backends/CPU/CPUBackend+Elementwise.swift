@@ -72,9 +72,78 @@ func mapViews<X, Y>(_ input: BufferView, _ x: X.Type, _ output: BufferView, _ y:
     let plan = StridedPlan(output.layout, input.layout)
     let source = input.base(X.self)
     let target = output.base(Y.self)
+    if let tiling = TransposeTiling(plan) {
+        tiling.forEachTile { outputOffset, inputOffset, rows, columns in
+            let tileTarget = target + outputOffset
+            let tileSource = source + inputOffset
+            for row in 0..<rows {
+                let targetRow = tileTarget + row * tiling.outputRowStride
+                let sourceRow = tileSource + row
+                for column in 0..<columns { targetRow[column] = op(sourceRow[column * tiling.inputColumnStride]) }
+            }
+        }
+        return
+    }
     let strides = plan.innerStrides
     plan.forEachRun { offsets, count in
         mapRun(count, source + offsets[1], strides[1], target + offsets[0], strides[0], op)
+    }
+}
+
+/// A permuted copy (or map) whose output runs along an axis the input crosses with a long
+/// stride, while the input is dense along the output's row axis: the transpose pattern.
+/// Walking it in square tiles keeps both sides' cache lines in use instead of touching
+/// one element per line of the input.
+struct TransposeTiling {
+    static let tileSize = 32
+
+    /// Extents and `(output, input)` steps of the axes outside the transposed pair.
+    var batchShape: [Int]
+    var batchStrides: [SIMD4<Int>]
+    var rows: Int
+    var columns: Int
+    var outputRowStride: Int
+    var inputColumnStride: Int
+
+    /// Operand 0 is the output, operand 1 the input; nil when the plan is not a transpose.
+    init?(_ plan: StridedPlan) {
+        guard let rowStrides = plan.outerStrides.last, let rowCount = plan.outerShape.last else { return nil }
+        guard plan.innerStrides[0] == 1, plan.innerStrides[1] != 1, plan.innerStrides[1] != 0, rowStrides[1] == 1,
+              rowCount >= TransposeTiling.tileSize, plan.innerCount >= TransposeTiling.tileSize
+        else { return nil }
+        batchShape = Array(plan.outerShape.dropLast())
+        batchStrides = Array(plan.outerStrides.dropLast())
+        rows = rowCount
+        columns = plan.innerCount
+        outputRowStride = rowStrides[0]
+        inputColumnStride = plan.innerStrides[1]
+    }
+
+    /// Calls `body(outputOffset, inputOffset, rows, columns)` for every tile, tiles spread
+    /// across cores.
+    @inline(__always)
+    func forEachTile(_ body: (Int, Int, Int, Int) -> Void) {
+        let size = TransposeTiling.tileSize
+        let rowTiles = (rows + size - 1) / size
+        let columnTiles = (columns + size - 1) / size
+        let batchCount = batchShape.reduce(1, *)
+        let tilesPerBatch = rowTiles * columnTiles
+        CPUParallel.forEachRange(count: batchCount * tilesPerBatch, grain: Swift.max(1, CPUParallel.elementGrain / (size * size))) { tiles in
+            for tile in tiles {
+                var batch = tile / tilesPerBatch
+                var offsets = SIMD4<Int>(repeating: 0)
+                for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                    offsets &+= batchStrides[axis] &* SIMD4(repeating: batch % batchShape[axis])
+                    batch /= batchShape[axis]
+                }
+                let rowStart = (tile % tilesPerBatch) / columnTiles * size
+                let columnStart = (tile % columnTiles) * size
+                body(
+                    offsets[0] + rowStart * outputRowStride + columnStart,
+                    offsets[1] + rowStart + columnStart * inputColumnStride,
+                    Swift.min(size, rows - rowStart), Swift.min(size, columns - columnStart))
+            }
+        }
     }
 }
 
