@@ -110,3 +110,24 @@ import Testing
         #expect(withDevice(.cpu) { Tensor.ones([1]).device } == .cpu)
     }
 }
+
+/// Out-of-memory is an environment failure: it throws at the read and spares other tensors.
+@Suite struct OutOfMemoryTests {
+    @Test(arguments: TestDevices.all)
+    func impossibleAllocationThrowsAndLeavesOtherTensorsUsable(device: Device) throws {
+        let survivor = Tensor([1, 2, 3] as [Float], on: device)
+        let huge = Tensor.zeros([1 << 22, 1 << 22], on: device)
+        #expect(huge.failure != nil)
+        do {
+            _ = try (huge + 1).sum().doubles()
+            Issue.record("reading an impossible allocation did not throw")
+        } catch let error as AdjointError {
+            switch error {
+            case .outOfMemory, .openCL: break
+            default: Issue.record("unexpected error \(error)")
+            }
+        }
+        #expect(try (survivor * 2).doubles() == [2, 4, 6])
+        #expect(try Tensor.ones([1000], on: device).sum().item(as: Float.self) == 1000)
+    }
+}
