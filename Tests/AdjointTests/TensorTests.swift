@@ -149,7 +149,7 @@ import Testing
     func matmulAgainstANaiveLoop(device: Device) throws {
         try withDevice(device) { () throws in
             var data = TestData(seed: 3)
-            for (m, k, n) in [(1, 1, 1), (3, 4, 2), (17, 33, 9), (64, 70, 65)] {
+            for (m, k, n) in [(1, 1, 1), (3, 4, 2), (17, 33, 9), (64, 70, 65), (150, 130, 140), (40, 90, 700)] {
                 let a = data.values(m * k, domain: .any), b = data.values(k * n, domain: .any)
                 var expected = [Double](repeating: 0, count: m * n)
                 for i in 0..<m { for j in 0..<n { for p in 0..<k { expected[i * n + j] += a[i * k + p] * b[p * n + j] } } }

@@ -23,6 +23,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     init() {
         pool = CPUBufferPool()
+        CPUBackend.configureBLASThreads()
     }
 
     /// The CPU.

@@ -7,7 +7,7 @@ enum CPUParallel {
     /// Worker threads available to one call.
     static let threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// Elements of a cheap elementwise loop below which one thread is faster.
-    static let elementGrain = 32_768
+    static let elementGrain = 131_072
 
     /// Runs `body` over contiguous ranges covering `0..<count`, each at least `grain`
     /// units long (except when `count` is smaller), in parallel when there is more than
