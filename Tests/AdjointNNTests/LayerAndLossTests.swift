@@ -1,0 +1,123 @@
+import Adjoint
+import AdjointNN
+import AdjointTestSupport
+import Foundation
+import Testing
+
+/// Layers, functional ops, losses and initializers against closed forms, and checkpoint
+/// interoperability with the Python `safetensors` package.
+@Suite struct LayerAndLossTests {
+    @Test(arguments: TestDevices.all)
+    func functionalOpsAndLosses(device: Device) throws {
+        try withDevice(device) { () throws in
+            let x = Tensor([-1, 0, 2] as [Float])
+            expectClose(gelu(x), [-1, 0, 2].map { v in 0.5 * v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))) })
+            expectClose(oneHot(Tensor([2, 0] as [Int32]), classes: 3), [0, 0, 1, 1, 0, 0])
+            let logits = Tensor([[1, 2, 3], [1, 1, 1]] as [[Float]])
+            let logSumExp = Foundation.log(Foundation.exp(1.0) + Foundation.exp(2.0) + Foundation.exp(3.0))
+            let integer = crossEntropyLogits(logits, Tensor([2, 0] as [Int32]))
+            expectClose(integer, [logSumExp - 3, Foundation.log(3.0)])
+            let dense = crossEntropyLogits(logits, Tensor([[0, 0, 1], [0.5, 0.5, 0]] as [[Float]]))
+            expectClose(dense, try integer.doubles(), tolerance: 1e-5, "one-hot and soft labels")
+            let bce = binaryCrossEntropyLogits(Tensor([0, 2, -30] as [Float]), Tensor([1, 0, 0] as [Float]))
+            expectClose(bce, [Foundation.log(2.0), 2 + Foundation.log(1 + Foundation.exp(-2.0)), 0], tolerance: 1e-6, "stable for large |x|")
+            expectClose(mse(Tensor([[1, 2], [3, 5]] as [[Float]]), Tensor([[1, 0], [3, 3]] as [[Float]])), [2, 2])
+            let gradient = grad { (z: Tensor) in crossEntropyLogits(z, Tensor([1] as [Int32])).sum() }(Tensor([[0, 0]] as [[Float]]))
+            expectClose(gradient, [0.5, -0.5], "softmax minus one-hot")
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func embeddingLooksUpRowsAndScattersGradients(device: Device) throws {
+        try withDevice(device) { () throws in
+            let table = Embedding(4, 2, seed: 1)
+            let rows = try table.w.value.doubles()
+            let indices = Tensor([[3, 0], [3, 3]] as [[Int32]])
+            let looked = table(indices)
+            #expect(looked.shape == [2, 2, 2])
+            expectClose(looked, [rows[6], rows[7], rows[0], rows[1], rows[6], rows[7], rows[6], rows[7]])
+            looked.sum().backward()
+            expectClose(table.w.grad!, [1, 1, 0, 0, 0, 0, 3, 3], "row 3 used three times")
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func conv2dLayerMatchesADirectLoop(device: Device) throws {
+        try withDevice(device) { () throws in
+            let layer = Conv2d(2, 3, kernel: 3, padding: 1, seed: 4)
+            let x = Tensor.randomNormal([1, 2, 4, 5], seed: 5)
+            let y = layer(x)
+            #expect(y.shape == [1, 3, 4, 5])
+            let input = try x.doubles(), weights = try layer.w.value.doubles()
+            var expected = [Double](repeating: 0, count: 60)
+            for o in 0..<3 { for i in 0..<4 { for j in 0..<5 {
+                var total = 0.0
+                for c in 0..<2 { for p in 0..<3 { for q in 0..<3 {
+                    let row = i + p - 1, column = j + q - 1
+                    if row >= 0 && row < 4 && column >= 0 && column < 5 {
+                        total += input[c * 20 + row * 5 + column] * weights[((o * 2 + c) * 3 + p) * 3 + q]
+                    }
+                } } }
+                expected[o * 20 + i * 5 + j] = total
+            } } }
+            expectClose(y, expected, tolerance: 1e-5)
+            let pooled = MaxPool2d(kernel: 2)(y)
+            #expect(pooled.shape == [1, 3, 2, 2])
+            #expect(Flatten()(pooled).shape == [1, 12])
+        }
+    }
+
+    @Test func initializersHaveTheirVarianceAndAreSeeded() throws {
+        let glorot = try Initializer.glorotNormal([200, 300], fanIn: 200, fanOut: 300, seed: 1, on: .cpu).doubles()
+        let kaiming = try Initializer.kaimingUniform([400, 100], fanIn: 400, seed: 2, on: .cpu).doubles()
+        func variance(_ values: [Double]) -> Double {
+            let mean = values.reduce(0, +) / Double(values.count)
+            return values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+        }
+        #expect(abs(variance(glorot) - 2.0 / 500) < 0.0004)
+        #expect(abs(variance(kaiming) - 2.0 / 400) < 0.0005, "uniform on ±sqrt(6/fanIn) has variance 2/fanIn")
+        #expect(kaiming.allSatisfy { abs($0) <= (6.0 / 400).squareRoot() })
+        #expect(try Initializer.glorotNormal([3], fanIn: 1, fanOut: 1, seed: 7, on: .cpu).doubles() == Initializer.glorotNormal([3], fanIn: 1, fanOut: 1, seed: 7, on: .cpu).doubles())
+        #expect(try Linear(3, 2, seed: 9, on: .cpu).w.value.doubles() == Linear(3, 2, seed: 9, on: .cpu).w.value.doubles())
+    }
+
+    /// The Python `safetensors` package reads what `Checkpoint.save` writes.
+    @Test func pythonSafetensorsReadsOurCheckpoints() throws {
+        let model = Sequential { Linear(3, 2, seed: 1, on: .cpu); relu; Linear(2, 1, seed: 2, on: .cpu) }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("adjoint-\(UUID().uuidString).safetensors")
+        try model.save(to: url)
+        let script = """
+            import sys, json
+            try:
+                from safetensors.numpy import load_file
+            except ImportError:
+                print("MISSING"); sys.exit(0)
+            tensors = load_file(sys.argv[1])
+            print(json.dumps({k: [list(v.shape), str(v.dtype), [float(x) for x in v.flatten()]] for k, v in tensors.items()}))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, url.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        do { try process.run() } catch {
+            if TestDevices.isCI { Issue.record("python3 is required under CI: \(error)") }
+            return
+        }
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if output == "MISSING" || output.isEmpty {
+            if TestDevices.isCI { Issue.record("the Python safetensors package is required under CI (scripts/install-deps installs it)") }
+            print("note: Python safetensors not installed; interoperability not checked")
+            return
+        }
+        let decoded = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: [Any]]
+        #expect(Set(decoded.keys) == Set(model.vars().names))
+        for (name, variable) in model.vars() {
+            let entry = decoded[name]!
+            #expect(entry[0] as? [Int] == variable.value.shape)
+            #expect(entry[1] as? String == "float32")
+            expectClose((entry[2] as! [Double]), try variable.value.doubles(), tolerance: 1e-7)
+        }
+    }
+}
