@@ -181,7 +181,9 @@ extension CPUBackend {
 
     func runUnary(_ op: UnaryOp, input: BufferView, output: BufferView) throws {
         switch input.dtype {
-        case .float32: try CPUBackend.unaryFloat(op, Float.self, input: input, output: output)
+        case .float32:
+            if CPUBackend.fastUnaryFloat32(op, input: input, output: output) { return }
+            try CPUBackend.unaryFloat(op, Float.self, input: input, output: output)
         case .float64: try CPUBackend.unaryFloat(op, Double.self, input: input, output: output)
         case .int32:
             switch op {
