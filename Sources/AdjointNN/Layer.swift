@@ -24,18 +24,26 @@ public final class Lambda: Module, Layer, @unchecked Sendable {
 
     override public var typeName: String { name }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input, function) }
 }
 
 /// Builds the layer list of a `Sequential` from modules and plain functions.
 @resultBuilder
 public enum LayerBuilder {
+    /// A module that is a layer.
     public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    /// A plain function, wrapped in `Lambda`.
     public static func buildExpression(_ function: @escaping (Tensor) -> Tensor) -> [any Layer] { [Lambda(function)] }
+    /// The layers in order.
     public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    /// Layers inside `if`.
     public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    /// The `if` branch.
     public static func buildEither(first: [any Layer]) -> [any Layer] { first }
+    /// The `else` branch.
     public static func buildEither(second: [any Layer]) -> [any Layer] { second }
+    /// Layers from a `for` loop.
     public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
 }
 
@@ -77,6 +85,7 @@ public final class Sequential: ModuleList, Layer, @unchecked Sendable {
         self.init(build())
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { x in layers.reduce(x) { $1($0) } }
     }

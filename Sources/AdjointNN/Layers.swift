@@ -13,6 +13,7 @@ public final class Linear: Module, Layer, @unchecked Sendable {
         w = TrainVar(Initializer.glorotNormal([inputs, outputs], fanIn: inputs, fanOut: outputs, seed: seed, on: device))
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { x in
             let product = x.matmul(w.value)
@@ -38,6 +39,7 @@ public final class Dropout: Module, Layer, @unchecked Sendable {
         self.random = RandomState(seed: seed)
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { x in
             guard isTraining, rate > 0 else { return x }
@@ -78,6 +80,7 @@ public final class BatchNorm: Module, Layer, @unchecked Sendable {
         self.axis = axis
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { normalize($0) }
     }
@@ -114,6 +117,7 @@ public final class Embedding: Module, Layer, @unchecked Sendable {
         w = TrainVar(Tensor.randomNormal([count, dimension], seed: seed, on: device))
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { w.value.take($0, axis: 0) }
     }
@@ -171,6 +175,7 @@ public final class Conv2d: Module, Layer, @unchecked Sendable {
         self.dilation = dilation
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         hooked(input) { $0.conv2d(w.value, bias: b?.value, stride: stride, padding: padding, dilation: dilation) }
     }
@@ -189,11 +194,13 @@ public final class MaxPool2d: Module, Layer, @unchecked Sendable {
         self.stride = stride ?? kernel
     }
 
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input) { $0.maxPool2d(kernel: kernel, stride: stride) } }
 }
 
 /// Flattens all but the first axis.
 public final class Flatten: Module, Layer, @unchecked Sendable {
     override public init() {}
+    /// Applies the layer to `input`.
     public func callAsFunction(_ input: Tensor) -> Tensor { hooked(input) { $0.reshaped([$0.shape[0], -1]) } }
 }

@@ -15,6 +15,7 @@ open class Module: @unchecked Sendable {
     var forwardHooks: [(Module, Tensor, Tensor) -> Tensor?] = []
     var backwardHooks: [(Module, Tensor?, Tensor) -> Void] = []
 
+    /// A module with no variables of its own (subclasses add them as stored properties).
     public init() {}
 
     /// The module's name in variable paths: its class name.

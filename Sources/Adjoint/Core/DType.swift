@@ -35,24 +35,28 @@ public protocol TensorScalar: Sendable, Equatable {
     var adjointDouble: Double { get }
 }
 
+/// `Float` elements: see `TensorScalar`.
 extension Float: TensorScalar {
     public static var dtype: DType { .float32 }
     public init(adjointDouble value: Double) { self = Float(value) }
     public var adjointDouble: Double { Double(self) }
 }
 
+/// `Double` elements: see `TensorScalar`.
 extension Double: TensorScalar {
     public static var dtype: DType { .float64 }
     public init(adjointDouble value: Double) { self = value }
     public var adjointDouble: Double { self }
 }
 
+/// `Int32` elements: see `TensorScalar`.
 extension Int32: TensorScalar {
     public static var dtype: DType { .int32 }
     public init(adjointDouble value: Double) { self = Int32(value) }
     public var adjointDouble: Double { Double(self) }
 }
 
+/// `Bool` elements: see `TensorScalar`.
 extension Bool: TensorScalar {
     public static var dtype: DType { .bool }
     public init(adjointDouble value: Double) { self = value != 0 }

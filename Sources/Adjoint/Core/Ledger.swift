@@ -27,6 +27,7 @@ public struct Ledger: Sendable, Equatable, CustomStringConvertible {
     /// Buffers currently alive.
     public var liveBuffers = 0
 
+    /// An empty ledger.
     public init() {}
 
     public var description: String {

@@ -45,8 +45,8 @@ extension Tensor {
         try item(as: Float.self, file: file, line: line)
     }
 
-    /// A copy on `device` (no autodiff history crosses devices in this version... the copy
-    /// is differentiable: its gradient is moved back).
+    /// A copy on `device`. The copy is differentiable: its gradient moves back to this
+    /// tensor's device.
     public func to(_ device: Device) -> Tensor {
         if device == self.device { return self }
         let dense = self.value.contiguous()
