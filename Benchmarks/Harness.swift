@@ -13,17 +13,32 @@ struct Harness {
 
     /// Median and min milliseconds of `body` over the repetitions.
     func time(repetitions override: Int? = nil, _ body: () throws -> Void) throws -> (median: Double, min: Double) {
+        try timeWithLedger(repetitions: override, body).timing
+    }
+
+    /// Timing plus what the device's ledger saw per call: primitive launches, and the
+    /// fraction of allocations served by the buffer pool.
+    func timeWithLedger(repetitions override: Int? = nil, _ body: () throws -> Void) throws -> (timing: (median: Double, min: Double), ledger: [String: Any]) {
         for _ in 0..<warmup { try body() }
         try device.synchronize()
+        let before = device.ledger
+        let count = override ?? repetitions
         var samples: [Double] = []
-        for _ in 0..<(override ?? repetitions) {
+        for _ in 0..<count {
             let start = DispatchTime.now().uptimeNanoseconds
             try body()
             try device.synchronize()
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         samples.sort()
-        return (samples[samples.count / 2], samples[0])
+        let after = device.ledger
+        let allocations = (after.poolHits - before.poolHits) + (after.poolMisses - before.poolMisses)
+        let ledger: [String: Any] = [
+            "launches_per_call": (after.launches - before.launches) / Swift.max(count, 1),
+            "pool_hit_rate": allocations == 0 ? 1.0 : (Double(after.poolHits - before.poolHits) / Double(allocations) * 1000).rounded() / 1000,
+            "cpu_fallbacks": after.cpuFallbacks - before.cpuFallbacks,
+        ]
+        return ((samples[samples.count / 2], samples[0]), ledger)
     }
 
     /// Prints one JSON line in the shared format.

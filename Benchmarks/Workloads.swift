@@ -25,8 +25,8 @@ struct Workloads {
         try requireClose(gradient.doubles(), cpuGradient.doubles(), tolerance: 1e-5, "W1 gradient")
         let n = gpuSizes ? 1 << 26 : 1 << 22
         let x = Tensor.randomNormal([n], seed: 0, on: device)
-        let (median, min) = try harness.time { _ = w1Step(x) }
-        harness.emit(workload: "W1", impl: harness.impl, size: n, median: median, min: min)
+        let ((median, min), ledger) = try harness.timeWithLedger { _ = w1Step(x) }
+        harness.emit(workload: "W1", impl: harness.impl, size: n, median: median, min: min, extra: ledger)
     }
 
     // MARK: W2
@@ -72,8 +72,8 @@ struct Workloads {
             let step = MLPStep(on: device)
             let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
             let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
-            let (median, min) = try harness.time(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
-            harness.emit(workload: "W3", impl: harness.impl, size: batch, median: median, min: min, extra: ["steps_per_s": (1000 / median * 10).rounded() / 10])
+            let ((median, min), ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
+            harness.emit(workload: "W3", impl: harness.impl, size: batch, median: median, min: min, extra: ledger.merging(["steps_per_s": (1000 / median * 10).rounded() / 10]) { $1 })
         }
     }
 
