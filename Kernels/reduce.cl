@@ -1,6 +1,9 @@
 // Reductions of a contiguous [outer, length, inner] input over `length`.
 // reduce_<op>_<dtype>_rows (inner == 1): one work-group per row, each work-item folds a
 // strided share of the row, then a local-memory tree (local size: a power of two <= RWG).
+// reduce_<op>_<dtype>_partial (sum/max/min, few long rows): one work-group per chunk of a
+// row, writing per-chunk partials that the rows kernel then folds (a two-pass reduction,
+// so one long row still spreads over the whole device).
 // reduce_<op>_<dtype>_cols: one work-item per (outer, inner) folding over length.
 // Float sums use compensated (Kahan) summation per work-item. max/min propagate NaN;
 // argmax/argmin return the first index of the extreme (NaN counts as extreme), 0 if empty.
@@ -36,6 +39,20 @@ __kernel void reduce_##OP##_##TN##_rows(__global const T* x, int xo, __global T*
         barrier(CLK_LOCAL_MEM_FENCE); \
     } \
     if (t == 0) out[oo + row] = part[0]; } \
+__kernel void reduce_##OP##_##TN##_partial(__global const T* x, int xo, __global T* out, int length, int chunk, int parts) { \
+    __local T part[RWG]; \
+    int group = get_group_id(0), row = group / parts, start = (group % parts) * chunk; \
+    int t = get_local_id(0), L = get_local_size(0), end = min(length, start + chunk); \
+    __global const T* p = x + xo + row * length; \
+    T s = INIT, c = 0; \
+    for (int j = start + t; j < end; j += L) ACC(T, s, c, p[j]) \
+    part[t] = s - c; \
+    barrier(CLK_LOCAL_MEM_FENCE); \
+    for (int h = L / 2; h > 0; h /= 2) { \
+        if (t < h) { T a = part[t], z = 0; ACC(T, a, z, part[t + h]) part[t] = a; } \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+    } \
+    if (t == 0) out[group] = part[0]; } \
 __kernel void reduce_##OP##_##TN##_cols(__global const T* x, int xo, __global T* out, int oo, int outer, int length, int inner) { \
     int g = get_global_id(0); if (g >= outer * inner) return; \
     int o = g / inner, i = g % inner; \

@@ -41,6 +41,21 @@ import Testing
         }
     }
 
+    /// Few very long rows take the two-pass (partials) reduction on OpenCL.
+    @Test func longRowReductionsAgree() throws {
+        guard let openCL = TestDevices.requireOpenCL() else { return }
+        for shape in [[3 * (1 << 17) + 5], [3, 70_001]] {
+            let x = Tensor.randomUniform(shape, low: -1, high: 2, seed: 8, on: .cpu)
+            let axes = [shape.count - 1]
+            expectClose(try x.to(openCL).sum(axes: axes).doubles(), try x.sum(axes: axes).doubles(), tolerance: 1e-5, "sum \(shape)")
+            #expect(try x.to(openCL).max(axes: axes).doubles() == x.max(axes: axes).doubles(), "max \(shape)")
+            #expect(try x.to(openCL).min(axes: axes).doubles() == x.min(axes: axes).doubles(), "min \(shape)")
+            #expect(try x.to(openCL).argmax(axis: -1).scalars(as: Int32.self) == x.argmax(axis: -1).scalars(as: Int32.self))
+        }
+        let ones = Tensor.ones([1 << 20], on: openCL)
+        #expect(try ones.sum().item(as: Float.self) == Float(1 << 20))
+    }
+
     /// A fresh process builds no OpenCL program: every family comes from the disk cache
     /// that earlier runs (and this one) filled.
     @Test func secondProcessLoadsProgramBinariesFromTheCache() async throws {

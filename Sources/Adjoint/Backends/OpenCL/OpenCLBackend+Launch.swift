@@ -207,6 +207,22 @@ extension OpenCLBackend {
         guard rows > 0 else { return }
         let name = "reduce_\(op.rawValue)_\(input.dtype.kernelName)"
         let x = try mem(input), out = try mem(output)
+        let splittable = op == .sum || op == .max || op == .min
+        if splittable && inner == 1 && length >= 1 << 16 && outer < 64 {
+            // Few long rows: fold chunks in parallel into partials, then fold the partials.
+            let chunk = Swift.max(1 << 14, (length + 1023) / 1024)
+            let parts = (length + chunk - 1) / chunk
+            let partials = try allocate(byteCount: outer * parts * input.dtype.byteSize)
+            let k = try kernel(name + "_partial", family: "reduce")
+            var local = 1
+            while local * 2 <= Swift.min(256, k.maxWorkGroup) { local *= 2 }
+            try launch(k, args: [.mem(x), .int(i32(input.layout.offset)), .mem(try mem(BufferView(buffer: partials, layout: Layout(contiguous: [outer * parts]), dtype: input.dtype))),
+                                 .int(i32(length)), .int(i32(chunk)), .int(i32(parts))],
+                       global: [outer * parts * local], local: [local])
+            let partialView = BufferView(buffer: partials, layout: Layout(contiguous: [outer, parts]), dtype: input.dtype)
+            try reduce(op, outer: outer, length: parts, inner: 1, input: partialView, output: output)
+            return
+        }
         if inner == 1 && length >= 64 {
             let k = try kernel(name + "_rows", family: "reduce")
             var local = 1
