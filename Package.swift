@@ -23,6 +23,7 @@ let package = Package(
         // MARK: - System libraries
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
         // MARK: - Library
         .target(
@@ -35,13 +36,13 @@ let package = Package(
             dependencies: ["COpenCL", "CBLAS", "AdjointKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
-        .target(name: "AdjointNN", dependencies: ["Adjoint"]),
+        .target(name: "AdjointNN", dependencies: ["Adjoint", "CZlib"]),
 
         // MARK: - Command line
         .executableTarget(
             name: "AdjointCLI",
             dependencies: [
-                "Adjoint",
+                "Adjoint", "AdjointNN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -48,8 +48,35 @@ public enum Checkpoint {
         for (variable, tensor) in assignments { variable.assign(tensor) }
     }
 
+    /// The `__metadata__` strings of a safetensors file (empty when it has none).
+    public static func metadata(_ url: URL) throws -> [String: String] {
+        let (_, header, _) = try parse(url)
+        return header["__metadata__"] as? [String: String] ?? [:]
+    }
+
     /// Every tensor in a safetensors file, on the CPU.
     public static func read(_ url: URL) throws -> [String: Tensor] {
+        let (data, header, dataStart) = try parse(url)
+        let path = url.path
+        var result: [String: Tensor] = [:]
+        for (name, entry) in header where name != "__metadata__" {
+            guard let entry = entry as? [String: Any], let code = entry["dtype"] as? String, let shape = entry["shape"] as? [Int],
+                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw AdjointError.file(path: path, reason: "corrupt: entry '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard let dtype = dtype(for: code) else { throw AdjointError.file(path: path, reason: "'\(name)' has unsupported dtype \(code)") }
+            let begin = dataStart + offsets[0], end = dataStart + offsets[1]
+            let expected = shape.reduce(1, *) * dtype.byteSize
+            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, end - begin == expected, end <= data.count else {
+                throw AdjointError.file(path: path, reason: "truncated or corrupt: '\(name)' needs bytes \(offsets[0])..<\(offsets[1]) (\(expected) for \(code) \(shape)) but the data section has \(data.count - dataStart)")
+            }
+            result[name] = tensor(from: data.subdata(in: begin..<end), dtype: dtype, shape: shape)
+        }
+        return result
+    }
+
+    /// The file's bytes, its JSON header and where its data section starts.
+    static func parse(_ url: URL) throws -> (Data, [String: Any], Int) {
         let path = url.path
         let data: Data
         do {
@@ -66,21 +93,7 @@ public enum Checkpoint {
         guard let header = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<dataStart)) as? [String: Any] else {
             throw AdjointError.file(path: path, reason: "corrupt: the header is not a JSON object")
         }
-        var result: [String: Tensor] = [:]
-        for (name, entry) in header where name != "__metadata__" {
-            guard let entry = entry as? [String: Any], let code = entry["dtype"] as? String, let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw AdjointError.file(path: path, reason: "corrupt: entry '\(name)' lacks dtype, shape or data_offsets")
-            }
-            guard let dtype = dtype(for: code) else { throw AdjointError.file(path: path, reason: "'\(name)' has unsupported dtype \(code)") }
-            let begin = dataStart + offsets[0], end = dataStart + offsets[1]
-            let expected = shape.reduce(1, *) * dtype.byteSize
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, end - begin == expected, end <= data.count else {
-                throw AdjointError.file(path: path, reason: "truncated or corrupt: '\(name)' needs bytes \(offsets[0])..<\(offsets[1]) (\(expected) for \(code) \(shape)) but the data section has \(data.count - dataStart)")
-            }
-            result[name] = tensor(from: data.subdata(in: begin..<end), dtype: dtype, shape: shape)
-        }
-        return result
+        return (data, header, dataStart)
     }
 
     static func code(for dtype: DType) -> String {
