@@ -73,6 +73,11 @@ struct TrainCommand: ParsableCommand {
         let deviceName = Device.available.first { $0.device == device }?.name ?? "\(device)"
         print("training \(kind.rawValue) on \(device) (\(deviceName)): \(train.count) images, batch \(batchSize), \(self.optimizer) lr \(learningRate), seed \(seed)")
         signal(SIGINT) { _ in interruptRequested = 1 }
+        // A parent (a test runner, a supervisor) may have spawned us with SIGINT blocked.
+        var interruptOnly = sigset_t()
+        sigemptyset(&interruptOnly)
+        sigaddset(&interruptOnly, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interruptOnly, nil)
 
         var losses: [Double] = [], accuracies: [Double] = [], epochSeconds: [Double] = []
         epochs: for epoch in 0..<epochs {

@@ -12,6 +12,17 @@ public struct LabeledImages: Sendable {
     /// Image width.
     public let columns: Int
 
+    /// Images (row-major pixels, `rows × columns` each) with one label per image.
+    public init(pixels: [UInt8], labels: [UInt8], rows: Int, columns: Int) {
+        if pixels.count != labels.count * rows * columns {
+            fatalError("LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(rows)x\(columns)")
+        }
+        self.pixels = pixels
+        self.labels = labels
+        self.rows = rows
+        self.columns = columns
+    }
+
     /// Number of examples.
     public var count: Int { labels.count }
 
