@@ -180,6 +180,10 @@ import Testing
             let expected = rows.flatMap { row in (0..<3).flatMap { i in (0..<3).map { j in i == j ? second(row[i]) : 0 } } }
             expectClose(hessians, expected, tolerance: 1e-10, "vmap(hessian)")
             expectClose(grad { (x: Tensor) in vmap(grad(f))(x).sum() }(xs), rows.flatMap { $0.map(second) }, tolerance: 1e-10, "grad(vmap(grad))")
+            let weight = Tensor([2, -1, 0.5] as [Double]).requiringGrad()
+            vmap({ (x: Tensor) in (x * weight).sin().sum() })(xs).sum().backward()
+            let cosines = rows.flatMap { row in zip(row, [2, -1, 0.5]).map { Foundation.cos($0 * $1) * $0 } }
+            expectClose(weight.grad!, (0..<3).map { cosines[$0] + cosines[3 + $0] }, tolerance: 1e-10, "backward() through vmap into a closed-over leaf")
             let w = Tensor([[0.5, -1, 2], [1, 0.25, -0.5]] as [[Double]])
             let g: (Tensor) -> Tensor = { x in w.matmul(x.tanh()) }
             let jacobians = vmap(jacrev(g))(xs), forward = vmap(jacfwd(g))(xs)
