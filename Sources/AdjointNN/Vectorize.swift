@@ -31,6 +31,7 @@ public final class Vectorize: Module, @unchecked Sendable {
         self.init({ layer($0[0]) }, vars: layer.vars(), batchAxis: [batchAxis])
     }
 
+    /// The wrapped function's or layer's variables (not copies).
     override public func vars(scope: String = "") -> VarCollection { variables }
 
     /// The function applied to every example of `inputs`, results stacked on axis 0.

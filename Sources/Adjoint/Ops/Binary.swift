@@ -34,7 +34,7 @@ extension Tensor {
             fatalError("Adjoint.\(name.lowercased()): shapes \(a.shape) and \(b.shape) cannot be broadcast together (at \(file):\(line))")
         }
         let outputDType: DType = op.isComparison || op == .logicalAnd || op == .logicalOr ? .bool : a.dtype
-        if let (level, _) = batchLevel([a, b]) {
+        if a.batch != nil || b.batch != nil, let (level, _) = batchLevel([a, b]) {
             let physical = binary(op, a.aligned(at: level, rank: shape.count), b.aligned(at: level, rank: shape.count), name, file: file, line: line, pullback: pullback)
             let output = batched(physical, level: level)
             if outputDType == .bool { return output }

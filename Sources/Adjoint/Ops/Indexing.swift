@@ -108,7 +108,7 @@ extension Tensor {
         check(indices.shape == expected, "takeAlong", "indices of shape \(indices.shape) do not match values of shape \(shape) outside axis \(axis)", file: file, line: line)
         let (outer, length, inner) = splitAround(axis)
         let output: Tensor
-        if let (level, size) = Tensor.batchLevel([self, indices]) {
+        if batch != nil || indices.batch != nil, let (level, size) = Tensor.batchLevel([self, indices]) {
             output = Tensor.batched(physical(at: level, size: size).takeAlong(indices.physical(at: level, size: size), axis: axis + 1, file: file, line: line), level: level)
         } else {
             let count = indices.shape[axis]
@@ -129,7 +129,7 @@ extension Tensor {
         let (outer, count, inner) = splitAround(axis)
         var target = shape
         target[axis] = length
-        let output = Tensor.batchLevel([self, indices]).map { level, size in
+        let output = (batch == nil && indices.batch == nil ? nil : Tensor.batchLevel([self, indices])).map { level, size in
             Tensor.batched(physical(at: level, size: size).scatterAdding(into: length, indices: indices.physical(at: level, size: size), axis: axis + 1, file: file, line: line), level: level)
         } ?? Tensor(storage: Dispatch.run(.scatterAdd(outer: outer, length: length, count: count, inner: inner), [value.contiguous(), indices.value.contiguous()], shape: target, dtype: dtype, device: device), layout: Layout(contiguous: target))
         return Tensor.record("ScatterAdd", [self, indices], output: output, file: file, line: line) { g, x, _ in

@@ -52,7 +52,7 @@ extension Tensor {
             fatalError("Adjoint.matmul: batch dimensions of \(shape) and \(other.shape) cannot be broadcast (at \(file):\(line))")
         }
         let outputShape = batchShape + [m, n]
-        if let (level, _) = Tensor.batchLevel([self, other]) {
+        if batch != nil || other.batch != nil, let (level, _) = Tensor.batchLevel([self, other]) {
             let output = Tensor.batched(Tensor.physicalMatmul(self, other, level: level, file: file, line: line), level: level)
             return Tensor.record("Matmul", [self, other], output: output, file: file, line: line, pullback: Tensor.matmulPullback)
         }

@@ -9,7 +9,7 @@ extension Tensor {
         guard let partial = broadcastShape(a.shape, b.shape), let shape = broadcastShape(partial, condition.shape) else {
             fatalError("Adjoint.where: shapes \(condition.shape), \(a.shape) and \(b.shape) cannot be broadcast together (at \(file):\(line))")
         }
-        if let (level, _) = batchLevel([condition, a, b]) {
+        if condition.batch != nil || a.batch != nil || b.batch != nil, let (level, _) = batchLevel([condition, a, b]) {
             let inputs = [condition, a, b].map { $0.aligned(at: level, rank: shape.count) }
             let output = batched(Tensor.where(inputs[0], inputs[1], inputs[2], file: file, line: line), level: level)
             return record("Where", [condition, a, b], output: output, file: file, line: line, pullback: wherePullback)
