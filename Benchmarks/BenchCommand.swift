@@ -45,8 +45,9 @@ struct BenchCommand: ParsableCommand {
             case "W1": try suite.w1()
             case "W2": try suite.w2()
             case "W3": try suite.w3()
-            case "W4", "W6": suite.needsVmap(workload)
+            case "W4": try suite.w4()
             case "W5": try suite.w5()
+            case "W6": try suite.w6()
             case "W7": try suite.w7()
             default: throw ValidationError("unknown workload \(workload) (W1 ... W7)")
             }

@@ -96,10 +96,78 @@ struct Workloads {
         harness.emit(workload: "W5", impl: harness.impl + "-hvp", size: n, median: hvpMedian, min: hvpMin)
     }
 
-    // MARK: W4, W6 need vmap
+    // MARK: W4
 
-    func needsVmap(_ workload: String) {
-        harness.emit(workload: workload, impl: harness.impl, size: NSNull(), extra: ["skipped": "needs vmap (issue 7), not implemented yet"])
+    /// Per-example gradients of the TD(0) loss with shared θ: vmap over (nil, 0, 0, 0).
+    static func perExampleTD(_ theta: Tensor, _ previous: Tensor, _ reward: Tensor, _ next: Tensor) -> Tensor {
+        vmap(grad { (theta: Tensor, previous: Tensor, reward: Tensor, next: Tensor) in
+            (stopGradient(reward + theta.matmul(next)) - theta.matmul(previous)).squared()
+        }, inAxes: (nil, 0, 0, 0))(theta, previous, reward, next)
+    }
+
+    func w4() throws {
+        let (d, b) = (16, 8)
+        let theta = Tensor.randomNormal([d], seed: 14, on: .cpu), previous = Tensor.randomNormal([b, d], seed: 15, on: .cpu)
+        let reward = Tensor.randomNormal([b], seed: 16, on: .cpu), next = Tensor.randomNormal([b, d], seed: 17, on: .cpu)
+        let cpu = Self.perExampleTD(theta, previous, reward, next)
+        let error = reward + next.matmul(theta) - previous.matmul(theta)
+        try requireClose(cpu.doubles(), (-2 * error.unsqueezed(axis: 1) * previous).doubles(), tolerance: 1e-5, "W4 closed form")
+        let here = Self.perExampleTD(theta.to(device), previous.to(device), reward.to(device), next.to(device))
+        try requireClose(here.doubles(), cpu.doubles(), tolerance: 1e-4, "W4 per-example gradients")
+        let (size, batch) = (1024, gpuSizes ? 16384 : 4096)
+        let thetaLarge = Tensor.randomNormal([size], seed: 18, on: device), rewardLarge = Tensor.randomNormal([batch], seed: 20, on: device)
+        let previousLarge = Tensor.randomNormal([batch, size], seed: 19, on: device), nextLarge = Tensor.randomNormal([batch, size], seed: 21, on: device)
+        let ((median, min), ledger) = try harness.timeWithLedger { _ = Self.perExampleTD(thetaLarge, previousLarge, rewardLarge, nextLarge) }
+        harness.emit(workload: "W4", impl: harness.impl + "-vmap", size: [size, batch], median: median, min: min, extra: ledger)
+    }
+
+    // MARK: W6
+
+    /// The MLP 1-40-40-1 (ReLU) of W6 as plain parameters `[W1, b1, W2, b2, W3, b3]`.
+    static func mamlNetwork(_ p: [Tensor], _ x: Tensor) -> Tensor {
+        let first = (x.matmul(p[0]) + p[1]).relu()
+        let second = (first.matmul(p[2]) + p[3]).relu()
+        return second.matmul(p[4]) + p[5]
+    }
+
+    static func mamlTaskLoss(_ p: [Tensor], _ task: [Tensor]) -> Tensor {
+        let mse: ([Tensor], Tensor, Tensor) -> Tensor = { p, x, y in (mamlNetwork(p, x) - y).squared().mean() }
+        let g = grad { (q: [Tensor]) in mse(q, task[0], task[1]) }(p)
+        return mse(zip(p, g).map { $0 - 0.01 * $1 }, task[2], task[3])
+    }
+
+    /// The meta-gradient: the inner SGD step differentiated through, vmapped over tasks.
+    static func mamlMetaGradient(_ p: [Tensor], _ tasks: [Tensor]) -> [Tensor] {
+        grad { (q: [Tensor]) in vmap({ (task: [Tensor]) in mamlTaskLoss(q, task) }, inAxes: [0, 0, 0, 0])(tasks).mean() }(p)
+    }
+
+    static func mamlProblem(on device: Device) -> (parameters: [Tensor], tasks: [Tensor]) {
+        let sizes = [1, 40, 40, 1]
+        var parameters: [Tensor] = []
+        for (index, (m, n)) in zip(sizes.dropLast(), sizes.dropFirst()).enumerated() {
+            parameters.append(Tensor.randomNormal([m, n], standardDeviation: (2 / Double(m)).squareRoot(), seed: 30 + UInt64(index), on: device))
+            parameters.append(Tensor.zeros([n], on: device))
+        }
+        let (tasks, shots) = (25, 10)
+        let inner = Tensor.randomUniform([tasks, shots, 1], low: -5, high: 5, seed: 40, on: device)
+        let outer = Tensor.randomUniform([tasks, shots, 1], low: -5, high: 5, seed: 41, on: device)
+        let amplitude = Tensor.randomUniform([tasks, 1, 1], low: 0.1, high: 5, seed: 42, on: device)
+        let phase = Tensor.randomUniform([tasks, 1, 1], low: 0, high: Double.pi, seed: 43, on: device)
+        return (parameters, [inner, amplitude * (inner - phase).sin(), outer, amplitude * (outer - phase).sin()])
+    }
+
+    func w6() throws {
+        let (cpuParameters, cpuTasks) = Self.mamlProblem(on: .cpu)
+        let cpu = Self.mamlMetaGradient(cpuParameters, cpuTasks)
+        let looped = grad { (q: [Tensor]) in
+            Tensor.stack((0..<25).map { task in Self.mamlTaskLoss(q, cpuTasks.map { $0[task] }) }).mean()
+        }(cpuParameters)
+        for (batched, reference) in zip(cpu, looped) { try requireClose(batched.doubles(), reference.doubles(), tolerance: 1e-4, "W6 vmap vs loop over tasks") }
+        let (parameters, tasks) = Self.mamlProblem(on: device)
+        let here = Self.mamlMetaGradient(parameters, tasks)
+        for (a, b) in zip(here, cpu) { try requireClose(a.doubles(), b.doubles(), tolerance: 1e-3, "W6 meta-gradient") }
+        let ((median, min), ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = Self.mamlMetaGradient(parameters, tasks) }
+        harness.emit(workload: "W6", impl: harness.impl + "-vmap", size: [25, 10], median: median, min: min, extra: ledger)
     }
 
     // MARK: W7

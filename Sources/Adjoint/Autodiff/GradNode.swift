@@ -21,6 +21,8 @@ final class GradNode: @unchecked Sendable {
     /// The output's data (not the node itself, which would be a cycle).
     let outputStorage: Storage?
     let outputLayout: Layout
+    /// The output's batch box when it was computed inside vmap.
+    let outputBatch: BatchBox?
     /// Whether this is a leaf accumulator.
     let isLeaf: Bool
     /// Whether the graph behind this node was released by a backward pass.
@@ -43,6 +45,7 @@ final class GradNode: @unchecked Sendable {
         self.pullback = pullback
         self.outputStorage = output.storage
         self.outputLayout = output.layout
+        self.outputBatch = output.batch
         self.isLeaf = false
         self.callSite = callSite
     }
@@ -56,6 +59,7 @@ final class GradNode: @unchecked Sendable {
         self.pullback = nil
         self.outputStorage = nil
         self.outputLayout = layout
+        self.outputBatch = nil
         self.isLeaf = true
         self.callSite = ""
     }
@@ -65,7 +69,7 @@ final class GradNode: @unchecked Sendable {
 
     /// The output tensor, re-attached to this node (for pullbacks that use it).
     var output: Tensor {
-        Tensor(storage: outputStorage!, layout: outputLayout, node: self)
+        Tensor(storage: outputStorage!, layout: outputLayout, node: self, batch: outputBatch)
     }
 
     /// Drops the pullback and saved inputs so their memory can go (`retainGraph: false`).

@@ -14,6 +14,9 @@ enum Dispatch {
     @discardableResult
     static func run(_ call: Primitive, _ inputs: [Tensor], into storage: Storage, layout: Layout) -> Storage {
         if storage.failure != nil { return storage }
+        if let batched = inputs.first(where: { $0.batch != nil }) {
+            fatalError("Adjoint.vmap: primitive \(call) reached a batched tensor (per-example shape \(batched.shape)); an op is missing its batching rule")
+        }
         if let failed = inputs.first(where: { $0.storage.failure != nil }) {
             return Storage(device: storage.device, dtype: storage.dtype, failure: failed.storage.failure!)
         }

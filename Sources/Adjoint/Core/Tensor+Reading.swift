@@ -6,7 +6,8 @@ extension Tensor {
     ///
     /// Waits for the device. Throws the `AdjointError` that kept this tensor from being
     /// computed (device lost, out of memory, ...), if any.
-    public func scalars<T: TensorScalar>(as type: T.Type = T.self) throws -> [T] {
+    public func scalars<T: TensorScalar>(as type: T.Type = T.self, file: StaticString = #fileID, line: UInt = #line) throws -> [T] {
+        checkNotBatched("scalars", file: file, line: line)
         let source = dtype == T.dtype ? self : self.cast(to: T.dtype)
         let dense = source.contiguous()
         if let failure = dense.failure { throw failure }
@@ -49,6 +50,12 @@ extension Tensor {
     /// tensor's device.
     public func to(_ device: Device) -> Tensor {
         if device == self.device { return self }
+        if let box = batch {
+            let source = self.device
+            return Tensor.record("To", [self], output: Tensor.batched(box.physical.to(device), level: box.level), file: #fileID, line: #line) { gradient, _, _ in
+                [gradient.to(source)]
+            }
+        }
         let dense = self.value.contiguous()
         let moved: Storage
         if let failure = dense.failure {
@@ -74,6 +81,10 @@ extension Tensor {
 
     /// The same values in a row-major contiguous buffer (self when already so).
     public func contiguous() -> Tensor {
+        if let box = batch {
+            if box.physical.layout.isContiguous && box.physical.layout.offset == 0 { return self }
+            return Tensor.record("Contiguous", [self], output: Tensor.batched(box.physical.contiguous(), level: box.level), file: #fileID, line: #line) { gradient, _, _ in [gradient] }
+        }
         if layout.isContiguous && (layout.offset == 0 || count == 0) { return self }
         let output = Tensor(storage: Dispatch.run(.copy, [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
         return Tensor.record("Contiguous", [self], output: output, file: #fileID, line: #line) { gradient, _, _ in [gradient] }
@@ -84,6 +95,7 @@ extension Tensor: CustomStringConvertible {
     /// A numpy-like printout, e.g. `[[1, 2], [3, 4]]`, with the device when not the CPU.
     public var description: String {
         if let failure { return "Tensor(failed: \(failure))" }
+        if let batch { return "BatchedTensor(level: \(batch.level), examples: \(batch.size), shape: \(shape))" }
         guard let values = try? doubles() else { return "Tensor(shape: \(shape), unreadable)" }
         let format: (Double) -> String = { value in
             switch self.dtype {

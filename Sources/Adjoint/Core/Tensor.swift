@@ -18,11 +18,15 @@ public struct Tensor: @unchecked Sendable {
     var layout: Layout
     /// The autodiff node: the op that made this tensor, or the leaf accumulator.
     var node: GradNode?
+    /// Inside `vmap`: the batched data behind this per-example view (nil otherwise).
+    /// `storage` and `layout` then describe example 0 only; ops take the batching rule.
+    var batch: BatchBox?
 
-    init(storage: Storage, layout: Layout, node: GradNode? = nil) {
+    init(storage: Storage, layout: Layout, node: GradNode? = nil, batch: BatchBox? = nil) {
         self.storage = storage
         self.layout = layout
         self.node = node
+        self.batch = batch
     }
 
     /// Extent of each axis (`[]` for a scalar).
@@ -40,6 +44,9 @@ public struct Tensor: @unchecked Sendable {
     /// (reading its values throws it).
     public var failure: AdjointError? { storage.failure }
 
-    /// The same data with no autodiff history.
-    var value: Tensor { Tensor(storage: storage, layout: layout) }
+    /// The same data with no autodiff history (at any vmap level).
+    var value: Tensor {
+        guard let batch else { return Tensor(storage: storage, layout: layout) }
+        return Tensor(storage: storage, layout: layout, batch: BatchBox(physical: batch.physical.value, level: batch.level))
+    }
 }

@@ -1,6 +1,8 @@
 /// Elementwise functions of two tensors with numpy broadcasting, each followed by its
 /// derivative. Broadcast inputs are strided views (stride 0), never materialized; the
-/// engine sums each cotangent back to its input's shape.
+/// engine sums each cotangent back to its input's shape. Batching rule (vmap): batched
+/// operands get unit axes after the batch axis up to the result's rank, unbatched ones
+/// broadcast along it.
 extension Tensor {
     /// The shape two shapes broadcast to (numpy rules), or nil when incompatible.
     public static func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int]? {
@@ -32,6 +34,12 @@ extension Tensor {
             fatalError("Adjoint.\(name.lowercased()): shapes \(a.shape) and \(b.shape) cannot be broadcast together (at \(file):\(line))")
         }
         let outputDType: DType = op.isComparison || op == .logicalAnd || op == .logicalOr ? .bool : a.dtype
+        if a.batch != nil || b.batch != nil, let (level, _) = batchLevel([a, b]) {
+            let physical = binary(op, a.aligned(at: level, rank: shape.count), b.aligned(at: level, rank: shape.count), name, file: file, line: line, pullback: pullback)
+            let output = batched(physical, level: level)
+            if outputDType == .bool { return output }
+            return record(name, [a, b], output: output, file: file, line: line, pullback: pullback)
+        }
         let left = Tensor(storage: a.storage, layout: a.broadcastLayout(to: shape))
         let right = Tensor(storage: b.storage, layout: b.broadcastLayout(to: shape))
         let output = Tensor(storage: Dispatch.run(.binary(op), [left, right], shape: shape, dtype: outputDType, device: a.device), layout: Layout(contiguous: shape))

@@ -1,31 +1,35 @@
 /// 2-D convolution and pooling over NCHW tensors, through a strided *window view*
-/// (im2col without a kernel of its own) followed by GEMM or a reduction.
+/// (im2col without a kernel of its own) followed by GEMM or a reduction. Batching rule
+/// (vmap): the window view takes the batch as one more leading axis, so conv2d and the
+/// pools batch by composition.
 extension Tensor {
-    /// The sliding windows of a 4-D `[N, C, H, W]` tensor as a 6-D view
-    /// `[N, C, kh, kw, Ho, Wo]` (no copy). Its adjoint sums each window position's
-    /// cotangent back into place.
+    /// The sliding windows of a `[..., H, W]` tensor (`[N, C, H, W]` in conv2d) as a view
+    /// `[..., kh, kw, Ho, Wo]` (no copy). Its adjoint sums each window position's
+    /// cotangent back into place. Batching rule: the batch is one more leading axis.
     func windows(kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int)) -> Tensor {
-        let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        let (h, w) = (shape[rank - 2], shape[rank - 1])
         let outHeight = (h - dilation.0 * (kernel.0 - 1) - 1) / stride.0 + 1
         let outWidth = (w - dilation.1 * (kernel.1 - 1) - 1) / stride.1 + 1
         let s = layout.strides
+        let (rowStride, columnStride) = (s[rank - 2], s[rank - 1])
         let view = Layout(
-            shape: [n, c, kernel.0, kernel.1, outHeight, outWidth],
-            strides: [s[0], s[1], s[2] * dilation.0, s[3] * dilation.1, s[2] * stride.0, s[3] * stride.1],
+            shape: shape.dropLast(2) + [kernel.0, kernel.1, outHeight, outWidth],
+            strides: s.dropLast(2) + [rowStride * dilation.0, columnStride * dilation.1, rowStride * stride.0, columnStride * stride.1],
             offset: layout.offset)
-        let output = Tensor(storage: storage, layout: view)
+        let output = batch.map { Tensor.batched($0.physical.windows(kernel: kernel, stride: stride, dilation: dilation), level: $0.level) }
+            ?? Tensor(storage: storage, layout: view)
         let inputShape = shape
         return Tensor.record("Windows", [self], output: output, file: #fileID, line: #line) { g, _, _ in
             [g.windowsAdjoint(inputShape: inputShape, kernel: kernel, stride: stride, dilation: dilation)]
         }
     }
 
-    /// Sums a `[N, C, kh, kw, Ho, Wo]` cotangent back to `[N, C, H, W]`.
+    /// Sums a `[..., kh, kw, Ho, Wo]` cotangent back to `[..., H, W]`.
     func windowsAdjoint(inputShape: [Int], kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int)) -> Tensor {
         var total: Tensor? = nil
         for row in 0..<kernel.0 {
             for column in 0..<kernel.1 {
-                let piece = self[.all, .all, row, column]
+                let piece = self[.ellipsis, row, column, .all, .all]
                 let placed = piece.stridedEmbedded(into: inputShape, origin: (row * dilation.0, column * dilation.1), stride: stride)
                 total = total.map { $0 + placed } ?? placed
             }
@@ -33,23 +37,29 @@ extension Tensor {
         return total ?? Tensor.zeros(inputShape, dtype: dtype, on: device)
     }
 
-    /// Zeros of `target` (4-D) with this `[N, C, Ho, Wo]` tensor written at rows
+    /// Zeros of `target` (`[..., H, W]`) with this `[..., Ho, Wo]` tensor written at rows
     /// `origin.0 + i·stride.0` and columns `origin.1 + j·stride.1`.
     func stridedEmbedded(into target: [Int], origin: (Int, Int), stride: (Int, Int)) -> Tensor {
-        let dense = Layout(contiguous: target)
+        let dense = Layout(contiguous: target).strides
+        let (rowStride, columnStride) = (dense[dense.count - 2], dense[dense.count - 1])
         let region = Layout(
             shape: shape,
-            strides: [dense.strides[0], dense.strides[1], dense.strides[2] * stride.0, dense.strides[3] * stride.1],
-            offset: origin.0 * dense.strides[2] + origin.1 * dense.strides[3])
+            strides: dense.dropLast(2) + [rowStride * stride.0, columnStride * stride.1],
+            offset: origin.0 * rowStride + origin.1 * columnStride)
         return embedded(into: target, region: region)
     }
 
     /// Zeros of `target` with this tensor written at `region` (a strided view of a
     /// contiguous `target`-shaped buffer). The adjoint of `viewed(region:)`.
     func embedded(into target: [Int], region: Layout) -> Tensor {
-        let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
-        Dispatch.run(.fill(0), [], into: storage, layout: Layout(contiguous: target))
-        let output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
+        let output: Tensor
+        if let box = batch {
+            output = Tensor.batched(box.physical.embedded(into: [box.size] + target, region: region.batched(box.size, every: target.reduce(1, *))), level: box.level)
+        } else {
+            let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
+            Dispatch.run(.fill(0), [], into: storage, layout: Layout(contiguous: target))
+            output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
+        }
         return Tensor.record("Embed", [self], output: output, file: #fileID, line: #line) { g, _, _ in
             [g.viewed(region: region)]
         }
@@ -59,8 +69,9 @@ extension Tensor {
     /// `embedded(into:region:)`.
     func viewed(region: Layout) -> Tensor {
         let dense = contiguous()
-        let output = Tensor(storage: dense.storage, layout: region)
         let sourceShape = shape
+        let output = dense.batch.map { Tensor.batched($0.physical.viewed(region: region.batched($0.size, every: sourceShape.reduce(1, *))), level: $0.level) }
+            ?? Tensor(storage: dense.storage, layout: region)
         return Tensor.record("View", [dense], output: output, file: #fileID, line: #line) { g, _, _ in
             [g.embedded(into: sourceShape, region: region)]
         }
@@ -99,6 +110,14 @@ extension Tensor {
         check(rank == 4, "avgPool2d", "needs [N, C, H, W], got \(shape)", file: file, line: line)
         let step = stride ?? kernel
         return windows(kernel: (kernel, kernel), stride: (step, step), dilation: (1, 1)).mean(axes: [2, 3])
+    }
+}
+
+extension Layout {
+    /// This region of a row-major buffer, repeated `count` times `every` elements apart
+    /// (a leading batch axis).
+    func batched(_ count: Int, every step: Int) -> Layout {
+        Layout(shape: [count] + shape, strides: [step] + strides, offset: offset)
     }
 }
 

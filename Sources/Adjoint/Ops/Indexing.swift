@@ -30,7 +30,9 @@ extension PartialRangeFrom: TensorIndexConvertible where Bound == Int { public v
 extension PartialRangeUpTo: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(nil, upperBound, step: 1)) } }
 extension PartialRangeThrough: TensorIndexConvertible where Bound == Int { public var tensorIndex: TensorIndex { TensorIndex(.range(nil, upperBound + 1, step: 1)) } }
 
-/// Subscripts (views) and index-driven gathers, each followed by its derivative.
+/// Subscripts (views) and index-driven gathers, each followed by its derivative. Batching
+/// rules (vmap): subscripts are composed of slices and reshapes, which batch; takeAlong and
+/// scatterAdding run on the physical tensors (an unbatched operand broadcast) at axis + 1.
 extension Tensor {
     /// Indexes like numpy: integers drop an axis, ranges slice, `.newAxis` inserts one,
     /// `.ellipsis` fills the rest. Negative positions count from the end. A view.
@@ -105,10 +107,15 @@ extension Tensor {
         expected[axis] = indices.rank == rank ? indices.shape[axis] : -1
         check(indices.shape == expected, "takeAlong", "indices of shape \(indices.shape) do not match values of shape \(shape) outside axis \(axis)", file: file, line: line)
         let (outer, length, inner) = splitAround(axis)
-        let count = indices.shape[axis]
-        let source = value.contiguous()
-        let index = indices.value.contiguous()
-        let output = Tensor(storage: Dispatch.run(.gather(outer: outer, length: length, count: count, inner: inner), [source, index], shape: indices.shape, dtype: dtype, device: device), layout: Layout(contiguous: indices.shape))
+        let output: Tensor
+        if batch != nil || indices.batch != nil, let (level, size) = Tensor.batchLevel([self, indices]) {
+            output = Tensor.batched(physical(at: level, size: size).takeAlong(indices.physical(at: level, size: size), axis: axis + 1, file: file, line: line), level: level)
+        } else {
+            let count = indices.shape[axis]
+            let source = value.contiguous()
+            let index = indices.value.contiguous()
+            output = Tensor(storage: Dispatch.run(.gather(outer: outer, length: length, count: count, inner: inner), [source, index], shape: indices.shape, dtype: dtype, device: device), layout: Layout(contiguous: indices.shape))
+        }
         return Tensor.record("TakeAlong", [self, indices], output: output, file: file, line: line) { g, x, _ in
             [g.scatterAdding(into: length, indices: x[1], axis: axis), nil]
         }
@@ -122,7 +129,9 @@ extension Tensor {
         let (outer, count, inner) = splitAround(axis)
         var target = shape
         target[axis] = length
-        let output = Tensor(storage: Dispatch.run(.scatterAdd(outer: outer, length: length, count: count, inner: inner), [value.contiguous(), indices.value.contiguous()], shape: target, dtype: dtype, device: device), layout: Layout(contiguous: target))
+        let output = (batch == nil && indices.batch == nil ? nil : Tensor.batchLevel([self, indices])).map { level, size in
+            Tensor.batched(physical(at: level, size: size).scatterAdding(into: length, indices: indices.physical(at: level, size: size), axis: axis + 1, file: file, line: line), level: level)
+        } ?? Tensor(storage: Dispatch.run(.scatterAdd(outer: outer, length: length, count: count, inner: inner), [value.contiguous(), indices.value.contiguous()], shape: target, dtype: dtype, device: device), layout: Layout(contiguous: target))
         return Tensor.record("ScatterAdd", [self, indices], output: output, file: file, line: line) { g, x, _ in
             [g.takeAlong(x[1], axis: axis), nil]
         }

@@ -1,5 +1,6 @@
 /// Shape and layout changes. Reshape of contiguous data, permute, expand, squeeze and
-/// slices are views (no copy); each is followed by its derivative.
+/// slices are views (no copy); each is followed by its derivative. Batching rule (vmap):
+/// the same op on the physical tensor with axes shifted by one (the batch stays first).
 extension Tensor {
     /// The same elements with a new shape; one extent may be -1 (inferred).
     ///
@@ -15,10 +16,32 @@ extension Tensor {
         }
         check(target.reduce(1, *) == count, "reshape", "cannot reshape \(shape) (\(count) elements) to \(newShape)", file: file, line: line)
         if target == shape { return self }
-        let dense = layout.isContiguous ? value : value.contiguous()
-        let output = Tensor(storage: dense.storage, layout: Layout(contiguous: target, offset: dense.layout.offset))
+        let output: Tensor
+        if let box = batch {
+            output = Tensor.batched(box.physical.reshaped([box.size] + target, file: file, line: line), level: box.level)
+        } else if let unitAxes = unitAxesLayout(target) {
+            output = Tensor(storage: storage, layout: unitAxes)
+        } else {
+            let dense = layout.isContiguous ? value : value.contiguous()
+            output = Tensor(storage: dense.storage, layout: Layout(contiguous: target, offset: dense.layout.offset))
+        }
         let inputShape = shape
         return Tensor.record("Reshape", [self], output: output, file: file, line: line) { g, _, _ in [g.reshaped(inputShape)] }
+    }
+
+    /// A view with `target`'s shape when it only adds or removes axes of extent 1 (any layout).
+    func unitAxesLayout(_ target: [Int]) -> Layout? {
+        guard !layout.isContiguous, target.filter({ $0 != 1 }) == shape.filter({ $0 != 1 }) else { return nil }
+        var kept = zip(shape, layout.strides).filter { $0.0 != 1 }.map(\.1)[...]
+        var strides = [Int](repeating: 0, count: target.count)
+        for axis in stride(from: target.count - 1, through: 0, by: -1) {
+            if target[axis] != 1 {
+                strides[axis] = kept.popLast()!
+            } else {
+                strides[axis] = axis + 1 < target.count ? strides[axis + 1] * target[axis + 1] : 1
+            }
+        }
+        return Layout(shape: target, strides: strides, offset: layout.offset)
     }
 
     /// The same elements with shape `newShape`, as a free function would spell it.
@@ -34,7 +57,8 @@ extension Tensor {
         let normalized = axes.map { $0 < 0 ? $0 + rank : $0 }
         check(normalized.sorted() == Array(0..<rank), "permute", "\(axes) is not a permutation of the \(rank) axes of shape \(shape)", file: file, line: line)
         if normalized == Array(0..<rank) { return self }
-        let output = Tensor(storage: storage, layout: Layout(shape: normalized.map { shape[$0] }, strides: normalized.map { layout.strides[$0] }, offset: layout.offset))
+        let output = batch.map { Tensor.batched($0.physical.permuted([0] + normalized.map { $0 + 1 }, file: file, line: line), level: $0.level) }
+            ?? Tensor(storage: storage, layout: Layout(shape: normalized.map { shape[$0] }, strides: normalized.map { layout.strides[$0] }, offset: layout.offset))
         var inverse = [Int](repeating: 0, count: rank)
         for (position, axis) in normalized.enumerated() { inverse[axis] = position }
         let inversePermutation = inverse
@@ -62,7 +86,8 @@ extension Tensor {
     public func expanded(to newShape: [Int], file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         if newShape == shape { return self }
         check(Tensor.broadcastShape(shape, newShape) == newShape, "expand", "cannot expand shape \(shape) to \(newShape)", file: file, line: line)
-        let output = Tensor(storage: storage, layout: broadcastLayout(to: newShape))
+        let output = batch.map { Tensor.batched(aligned(at: $0.level, rank: newShape.count).expanded(to: [$0.size] + newShape, file: file, line: line), level: $0.level) }
+            ?? Tensor(storage: storage, layout: broadcastLayout(to: newShape))
         return Tensor.record("Expand", [self], output: output, file: file, line: line) { g, _, _ in [g] }
     }
 
@@ -97,7 +122,8 @@ extension Tensor {
         sliced.shape[axis] = (end - start + step - 1) / step
         sliced.offset += start * layout.strides[axis]
         sliced.strides[axis] *= step
-        let output = Tensor(storage: storage, layout: sliced)
+        let output = batch.map { Tensor.batched($0.physical.slice(axis: axis + 1, start: start, end: end, step: step, file: file, line: line), level: $0.level) }
+            ?? Tensor(storage: storage, layout: sliced)
         let inputShape = shape
         return Tensor.record("Slice", [self], output: output, file: file, line: line) { g, _, _ in
             [g.embedded(into: inputShape, axis: axis, start: start, step: step)]
@@ -107,6 +133,13 @@ extension Tensor {
     /// Zeros of `shape` with this tensor written at `start, start + step, ...` along `axis`
     /// (the adjoint of `slice`).
     func embedded(into target: [Int], axis: Int, start: Int, step: Int) -> Tensor {
+        let end = start + (shape[axis] - 1) * step + 1
+        if let box = batch {
+            let output = Tensor.batched(box.physical.embedded(into: [box.size] + target, axis: axis + 1, start: start, step: step), level: box.level)
+            return Tensor.record("Embed", [self], output: output, file: #fileID, line: #line) { g, _, _ in
+                [g.slice(axis: axis, start: start, end: end, step: step)]
+            }
+        }
         let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
         Dispatch.run(.fill(0), [], into: storage, layout: Layout(contiguous: target))
         var region = Layout(contiguous: target)
@@ -114,7 +147,6 @@ extension Tensor {
         region.offset += start * region.strides[axis]
         region.strides[axis] *= step
         let output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
-        let end = start + (shape[axis] - 1) * step + 1
         return Tensor.record("Embed", [self], output: output, file: #fileID, line: #line) { g, _, _ in
             [g.slice(axis: axis, start: start, end: end, step: step)]
         }
@@ -124,20 +156,25 @@ extension Tensor {
     public func padded(_ widths: [(before: Int, after: Int)], value fill: Double = 0, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         check(widths.count == rank && widths.allSatisfy { $0.before >= 0 && $0.after >= 0 }, "pad", "need \(rank) non-negative (before, after) pairs for shape \(shape), got \(widths)", file: file, line: line)
         let target = zip(shape, widths).map { $0 + $1.before + $1.after }
-        let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
-        Dispatch.run(.fill(fill), [], into: storage, layout: Layout(contiguous: target))
-        var region = Layout(contiguous: target)
-        region.shape = shape
-        for (axis, width) in widths.enumerated() { region.offset += width.before * region.strides[axis] }
-        let output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
         let original = shape
-        return Tensor.record("Pad", [self], output: output, file: file, line: line) { g, _, _ in
+        let pullback: Pullback = { g, _, _ in
             var cropped = g
             for (axis, width) in widths.enumerated() {
                 cropped = cropped.slice(axis: axis, start: width.before, end: width.before + original[axis])
             }
             return [cropped]
         }
+        if let box = batch {
+            let output = Tensor.batched(box.physical.padded([(0, 0)] + widths, value: fill, file: file, line: line), level: box.level)
+            return Tensor.record("Pad", [self], output: output, file: file, line: line, pullback: pullback)
+        }
+        let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
+        Dispatch.run(.fill(fill), [], into: storage, layout: Layout(contiguous: target))
+        var region = Layout(contiguous: target)
+        region.shape = shape
+        for (axis, width) in widths.enumerated() { region.offset += width.before * region.strides[axis] }
+        let output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
+        return Tensor.record("Pad", [self], output: output, file: file, line: line, pullback: pullback)
     }
 
     /// Joins tensors along an existing axis.
@@ -154,23 +191,24 @@ extension Tensor {
         }
         var target = first.shape
         target[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
+        let extents = tensors.map { $0.shape[axis] }
+        let pieceStarts = extents.indices.map { extents[..<$0].reduce(0, +) }
+        let pullback: Pullback = { g, _, _ in
+            zip(pieceStarts, extents).map { g.slice(axis: axis, start: $0, end: $0 + $1) }
+        }
+        if let (level, size) = batchLevel(tensors) {
+            let output = batched(concat(tensors.map { $0.physical(at: level, size: size) }, axis: axis + 1, file: file, line: line), level: level)
+            return record("Concat", tensors, output: output, file: file, line: line, pullback: pullback)
+        }
         var storage = Dispatch.allocate(count: target.reduce(1, *), dtype: first.dtype, device: first.device)
-        var start = 0
-        var starts: [Int] = []
-        for tensor in tensors {
+        for (tensor, start) in zip(tensors, pieceStarts) {
             var region = Layout(contiguous: target)
             region.shape[axis] = tensor.shape[axis]
             region.offset += start * region.strides[axis]
             storage = Dispatch.run(.copy, [tensor.value], into: storage, layout: region)
-            starts.append(start)
-            start += tensor.shape[axis]
         }
         let output = Tensor(storage: storage, layout: Layout(contiguous: target))
-        let extents = tensors.map { $0.shape[axis] }
-        let pieceStarts = starts
-        return record("Concat", tensors, output: output, file: file, line: line) { g, _, _ in
-            zip(pieceStarts, extents).map { g.slice(axis: axis, start: $0, end: $0 + $1) }
-        }
+        return record("Concat", tensors, output: output, file: file, line: line, pullback: pullback)
     }
 
     /// Stacks equal-shaped tensors along a new axis.

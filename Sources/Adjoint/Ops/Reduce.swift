@@ -1,4 +1,5 @@
-/// Reductions over any set of axes, each followed by its derivative.
+/// Reductions over any set of axes, each followed by its derivative. Batching rule
+/// (vmap): the physical tensor is reduced over the axes shifted by one, keeping dims.
 extension Tensor {
     /// Axes normalized (negatives counted from the end), sorted, deduplicated and checked.
     func normalizedAxes(_ axes: [Int], op: String, file: StaticString, line: UInt) -> [Int] {
@@ -48,7 +49,9 @@ extension Tensor {
     public func sum(axes: [Int]? = nil, keepDims: Bool = false, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         let axes = axes.map { normalizedAxes($0, op: "sum", file: file, line: line) } ?? Array(0..<rank)
         let inputShape = shape
-        let kept = Tensor.record("Sum", [self], output: reduced(.sum, axes: axes, outputDType: dtype), file: file, line: line) { g, _, _ in
+        let output = batch.map { Tensor.batched($0.physical.sum(axes: axes.map { $0 + 1 }, keepDims: true, file: file, line: line), level: $0.level) }
+            ?? reduced(.sum, axes: axes, outputDType: dtype)
+        let kept = Tensor.record("Sum", [self], output: output, file: file, line: line) { g, _, _ in
             [g.expanded(to: inputShape)]
         }
         return keepDims ? kept : kept.reshaped(reducedShape(axes, keepDims: false))
@@ -76,7 +79,9 @@ extension Tensor {
         let axes = axes.map { normalizedAxes($0, op: name.lowercased(), file: file, line: line) } ?? Array(0..<rank)
         check(axes.allSatisfy { shape[$0] > 0 }, name.lowercased(), "cannot reduce an empty axis of shape \(shape)", file: file, line: line)
         let inputShape = shape
-        let kept = Tensor.record(name, [self], output: reduced(op, axes: axes, outputDType: dtype), file: file, line: line) { g, x, y in
+        let output = batch.map { Tensor.batched($0.physical.extremum(op, name, axes: axes.map { $0 + 1 }, keepDims: true, file: file, line: line), level: $0.level) }
+            ?? reduced(op, axes: axes, outputDType: dtype)
+        let kept = Tensor.record(name, [self], output: output, file: file, line: line) { g, x, y in
             let mask = (x[0] .== y.expanded(to: inputShape)).cast(to: g.dtype)
             let ties = mask.sum(axes: axes, keepDims: true)
             return [g.expanded(to: inputShape) * mask / ties]
@@ -121,7 +126,11 @@ extension Tensor {
         }
         let axes = normalizedAxes([axis], op: op.rawValue, file: file, line: line)
         check(axes.allSatisfy { shape[$0] > 0 }, op.rawValue, "cannot reduce an empty axis of shape \(shape)", file: file, line: line)
-        let kept = value.reduced(op, axes: axes, outputDType: .int32)
+        let kept = batch.map { box in
+            axes.isEmpty ? Tensor.zeros(shape, dtype: .int32, on: device)
+                : Tensor.batched(box.physical.argExtremum(op, axis: axes[0] + 1, keepDims: true, file: file, line: line), level: box.level)
+        }
+            ?? value.reduced(op, axes: axes, outputDType: .int32)
         return keepDims ? kept : kept.reshaped(reducedShape(axes, keepDims: false))
     }
 

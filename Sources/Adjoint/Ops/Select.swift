@@ -1,4 +1,4 @@
-/// Choosing between tensors by a mask.
+/// Choosing between tensors by a mask. Batching rule (vmap): as binary ops, three operands.
 extension Tensor {
     /// `condition ? a : b` elementwise, all three broadcast together (numpy/JAX `where`).
     /// The gradient flows to `a` where the condition holds and to `b` elsewhere.
@@ -9,12 +9,20 @@ extension Tensor {
         guard let partial = broadcastShape(a.shape, b.shape), let shape = broadcastShape(partial, condition.shape) else {
             fatalError("Adjoint.where: shapes \(condition.shape), \(a.shape) and \(b.shape) cannot be broadcast together (at \(file):\(line))")
         }
+        if condition.batch != nil || a.batch != nil || b.batch != nil, let (level, _) = batchLevel([condition, a, b]) {
+            let inputs = [condition, a, b].map { $0.aligned(at: level, rank: shape.count) }
+            let output = batched(Tensor.where(inputs[0], inputs[1], inputs[2], file: file, line: line), level: level)
+            return record("Where", [condition, a, b], output: output, file: file, line: line, pullback: wherePullback)
+        }
         let views = [condition, a, b].map { Tensor(storage: $0.storage, layout: $0.broadcastLayout(to: shape)) }
         let output = Tensor(storage: Dispatch.run(.select, views, shape: shape, dtype: a.dtype, device: a.device), layout: Layout(contiguous: shape))
-        return record("Where", [condition, a, b], output: output, file: file, line: line) { g, x, _ in
-            let zero = g.scalar(0)
-            return [nil, x[1].requiresGrad ? Tensor.where(x[0], g, zero) : nil, x[2].requiresGrad ? Tensor.where(x[0], zero, g) : nil]
-        }
+        return record("Where", [condition, a, b], output: output, file: file, line: line, pullback: wherePullback)
+    }
+
+    /// Where's pullback: the cotangent goes to `a` where the condition holds, else to `b`.
+    private static let wherePullback: Pullback = { g, x, _ in
+        let zero = g.scalar(0)
+        return [nil, x[1].requiresGrad ? Tensor.where(x[0], g, zero) : nil, x[2].requiresGrad ? Tensor.where(x[0], zero, g) : nil]
     }
 
     /// `condition ? a : b` with constant branches.

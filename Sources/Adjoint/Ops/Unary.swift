@@ -1,11 +1,17 @@
 import Foundation
 
-/// Elementwise functions of one tensor, each followed by its derivative.
+/// Elementwise functions of one tensor, each followed by its derivative. Batching rule
+/// (vmap): the op applies to the physical tensor as is.
 extension Tensor {
     /// Runs a unary primitive and records `pullback`.
     func unary(_ op: UnaryOp, _ name: String, floatOnly: Bool = true, file: StaticString, line: UInt, pullback: @escaping Pullback) -> Tensor {
         check(!floatOnly || dtype.isFloatingPoint, name.lowercased(), "needs a floating-point tensor, got \(dtype) of shape \(shape)", file: file, line: line)
-        let output = Tensor(storage: Dispatch.run(.unary(op), [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
+        let output: Tensor
+        if let box = batch {
+            output = Tensor.batched(box.physical.unary(op, name, floatOnly: floatOnly, file: file, line: line, pullback: pullback), level: box.level)
+        } else {
+            output = Tensor(storage: Dispatch.run(.unary(op), [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
+        }
         return Tensor.record(name, [self], output: output, file: file, line: line, pullback: pullback)
     }
 
@@ -72,6 +78,7 @@ extension Tensor {
     /// Logical not of a bool tensor.
     public func logicalNot(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         check(dtype == .bool, "logicalNot", "needs a bool tensor, got \(dtype)", file: file, line: line)
+        if let box = batch { return Tensor.batched(box.physical.logicalNot(file: file, line: line), level: box.level) }
         return Tensor(storage: Dispatch.run(.unary(.logicalNot), [value], shape: shape, dtype: .bool, device: device), layout: Layout(contiguous: shape))
     }
 
@@ -79,7 +86,8 @@ extension Tensor {
     public func cast(to dtype: DType, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         if dtype == self.dtype { return self }
         let source = self.dtype
-        let output = Tensor(storage: Dispatch.run(.cast, [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
+        let output = batch.map { Tensor.batched($0.physical.cast(to: dtype, file: file, line: line), level: $0.level) }
+            ?? Tensor(storage: Dispatch.run(.cast, [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
         guard source.isFloatingPoint, dtype.isFloatingPoint else { return output }
         return Tensor.record("Cast", [self], output: output, file: file, line: line) { g, _, _ in [g.cast(to: source)] }
     }

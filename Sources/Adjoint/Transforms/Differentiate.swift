@@ -16,7 +16,9 @@ enum Differentiation {
         tensors.map { tensor in
             guard tensor.dtype.isFloatingPoint else { return tensor }
             if tensor.node != nil && GradMode.isEnabled { return tensor.identity() }
-            return tensor.detach().requiringGrad()
+            var leaf = GradMode.isEnabled ? tensor.levelValue : tensor.detach()
+            leaf.requiresGrad = true
+            return leaf
         }
     }
 
@@ -24,7 +26,7 @@ enum Differentiation {
     /// Leaves that merely require grad (PyTorch-style parameters) do not count: as in
     /// PyTorch, a graph of the backward pass is recorded only when something above needs it.
     static func needsGraph(_ originals: [Tensor]) -> Bool {
-        GradMode.isEnabled && (TransformLevel.depth > 0 || originals.contains { !$0.isLeaf })
+        GradMode.isEnabled && (TransformLevel.depth > 0 || originals.contains { !$0.isLeafAtEveryLevel })
     }
 
     /// Evaluates `function` on lifted arguments at one deeper level.
@@ -48,6 +50,6 @@ enum Differentiation {
 extension Tensor {
     /// The same values as a new graph node whose gradient passes straight through.
     func identity() -> Tensor {
-        Tensor.record("Identity", [self], output: value, file: #fileID, line: #line) { g, _, _ in [g] }
+        Tensor.record("Identity", [self], output: levelValue, file: #fileID, line: #line) { g, _, _ in [g] }
     }
 }

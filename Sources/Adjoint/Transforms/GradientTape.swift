@@ -37,14 +37,15 @@ public final class GradientTape: @unchecked Sendable {
     }
 
     /// The Jacobian of `target` with respect to one watched tensor, shape
-    /// `target.shape + source.shape`.
+    /// `target.shape + source.shape` (every row in one backward pass vmapped over the basis).
     public func jacobian(of target: Tensor, wrt source: Tensor, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         consume(file: file, line: line)
-        let rows = (0..<target.count).map { index in
-            gradients(of: target, wrt: [source], seed: Tensor.basisVector(index, count: target.count, like: target).reshaped(target.shape), retainGraph: true, file: file, line: line)[0]
-        }
-        if rows.isEmpty { return Tensor.zeros(target.shape + source.shape, dtype: source.dtype, on: source.device) }
-        return Tensor.stack(rows).reshaped(target.shape + source.shape)
+        if target.count == 0 || source.count == 0 { return Tensor.zeros(target.shape + source.shape, dtype: source.dtype, on: source.device) }
+        let basis = Tensor.identityMatrix(target.count, like: target).reshaped([target.count] + target.shape)
+        let rows = vmap({ (seed: Tensor) in
+            gradients(of: target, wrt: [source], seed: seed, retainGraph: true, file: file, line: line)[0]
+        }, file: file, line: line)(basis)
+        return rows.reshaped(target.shape + source.shape)
     }
 
     private func consume(file: StaticString, line: UInt) {

@@ -1,30 +1,27 @@
 /// Jacobians and Hessians of tensor functions.
 
-/// The Jacobian by reverse mode: one pullback per output element. The result has shape
-/// `output.shape + input.shape`.
+/// The Jacobian by reverse mode: the pullback vmapped over the basis of the output space
+/// (every row in one batched backward pass). The result has shape `output.shape + input.shape`.
 public func jacrev(_ function: @escaping (Tensor) -> Tensor) -> (Tensor) -> Tensor {
     { x in
         let (value, pullback) = vjp(function, x)
-        let rows = (0..<value.count).map { index -> Tensor in
-            pullback(Tensor.basisVector(index, count: value.count, like: value).reshaped(value.shape))
-        }
-        if rows.isEmpty { return Tensor.zeros(value.shape + x.shape, dtype: x.dtype, on: x.device) }
-        return Tensor.stack(rows, axis: 0).reshaped(value.shape + x.shape)
+        if value.count == 0 || x.count == 0 { return Tensor.zeros(value.shape + x.shape, dtype: x.dtype, on: x.device) }
+        let basis = Tensor.identityMatrix(value.count, like: value).reshaped([value.count] + value.shape)
+        return vmap(pullback)(basis).reshaped(value.shape + x.shape)
     }
 }
 
-/// The Jacobian by forward mode: one `jvp` per input element. The result has shape
-/// `output.shape + input.shape`.
+/// The Jacobian by forward mode: `jvp` vmapped over the basis of the input space (every
+/// column in one batched pass). The result has shape `output.shape + input.shape`.
 public func jacfwd(_ function: @escaping (Tensor) -> Tensor) -> (Tensor) -> Tensor {
     { x in
-        let columns = (0..<x.count).map { index -> Tensor in
-            jvp(function, primal: x, tangent: Tensor.basisVector(index, count: x.count, like: x).reshaped(x.shape)).tangent
-        }
-        guard let first = columns.first else {
+        guard x.count > 0 else {
             let value = noGrad { function(x) }
             return Tensor.zeros(value.shape + x.shape, dtype: x.dtype, on: x.device)
         }
-        return Tensor.stack(columns, axis: -1).reshaped(first.shape + x.shape)
+        let basis = Tensor.identityMatrix(x.count, like: x).reshaped([x.count] + x.shape)
+        let columns = vmap({ (direction: Tensor) in jvp(function, primal: x, tangent: direction).tangent }, outAxes: -1)(basis)
+        return columns.reshaped(Array(columns.shape.dropLast()) + x.shape)
     }
 }
 
@@ -40,6 +37,14 @@ public func hvp(_ function: @escaping (Tensor) -> Tensor, at x: Tensor, vector v
 }
 
 extension Tensor {
+    /// The `count × count` identity matrix with `like`'s dtype and device.
+    static func identityMatrix(_ count: Int, like other: Tensor) -> Tensor {
+        let positions = Tensor.arange(0, Double(count), dtype: .int32, on: other.device)
+        return Tensor.where(positions.reshaped([count, 1]) .== positions.reshaped([1, count]),
+                            Tensor.constant(1, dtype: other.dtype, on: other.device),
+                            Tensor.constant(0, dtype: other.dtype, on: other.device))
+    }
+
     /// The `index`-th standard basis vector of length `count` with `like`'s dtype and device.
     static func basisVector(_ index: Int, count: Int, like other: Tensor) -> Tensor {
         let positions = Tensor.arange(0, Double(count), dtype: .int32, on: other.device)
