@@ -29,6 +29,8 @@ struct ProgressDisplay {
             if step == total || step / interval != lastPlainLine {
                 lastPlainLine = step / interval
                 print(String(format: "%@ step %d/%d  %.0f ex/s  loss %.4f", label, step, total, rate, runningLoss))
+                // A pipe is fully buffered: flush so `| tee` and logs follow the run.
+                fflush(nil)
             }
         }
     }

@@ -72,6 +72,7 @@ struct TrainCommand: ParsableCommand {
         let checkpoint = output.appendingPathComponent("model.safetensors")
         let deviceName = Device.available.first { $0.device == device }?.name ?? "\(device)"
         print("training \(kind.rawValue) on \(device) (\(deviceName)): \(train.count) images, batch \(batchSize), \(self.optimizer) lr \(learningRate), seed \(seed)")
+        fflush(nil)
         signal(SIGINT) { _ in interruptRequested = 1 }
         // A parent (a test runner, a supervisor) may have spawned us with SIGINT blocked.
         var interruptOnly = sigset_t()
@@ -101,6 +102,7 @@ struct TrainCommand: ParsableCommand {
             losses.append(lossSum / Double(Swift.max(lossSamples, 1)))
             accuracies.append(accuracy)
             print(String(format: "epoch %d: loss %.4f, test accuracy %.4f (%.1f s)", epoch + 1, losses.last!, accuracy, epochSeconds.last!))
+            fflush(nil)
             try Checkpoint.save(network.vars(), to: checkpoint, metadata: ["model": kind.rawValue, "epochs": "\(epoch + 1)", "accuracy": String(format: "%.4f", accuracy), "seed": "\(seed)"])
             try LossPlot.write(losses: losses, accuracies: accuracies, title: "Fashion-MNIST \(kind.rawValue) on \(device)", to: output.appendingPathComponent("training.svg"))
         }
