@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run the shared benchmark workloads (../shared/BENCHMARKS.md) and print one JSON line per measurement."
     )
 
-    @Argument(help: "Workloads to run (W1 ... W7); all when none are given.")
+    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps); W1-W7 when none are given.")
     var workloads: [String] = []
 
     @Option(help: "Device: cpu, opencl or opencl:N (default: ADJOINT_DEVICE, else the first OpenCL GPU, else the CPU).")
@@ -49,7 +49,8 @@ struct BenchCommand: ParsableCommand {
             case "W5": try suite.w5()
             case "W6": try suite.w6()
             case "W7": try suite.w7()
-            default: throw ValidationError("unknown workload \(workload) (W1 ... W7)")
+            case "FM": try suite.fashionMNIST()
+            default: throw ValidationError("unknown workload \(workload) (W1 ... W7, or FM for the main job's training steps)")
             }
         }
     }

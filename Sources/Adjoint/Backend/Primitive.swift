@@ -73,6 +73,10 @@ public enum RandomDistribution: String, Sendable, Hashable {
 /// CPU-vs-OpenCL agreement tests check. "view" means any `Layout` (strides may be 0 or
 /// arbitrary, offset any); "contiguous" means `Layout.isContiguous` with offset allowed.
 /// Unless stated otherwise the output is a contiguous view of the output's shape.
+/// Elementwise primitives (unary, binary, select, cast, copy, fill) write through any
+/// output view, and their output may be the very view of an input (in-place
+/// accumulation into storage an op has just made, as conv2d's window adjoint does):
+/// each element is read before it is written, by the same work item.
 public enum Primitive: Sendable, Hashable, CustomStringConvertible {
     /// `out[i] = op(x[i])`. Inputs: `[x]` (view, same shape as out). Output dtype = input
     /// dtype (bool for `logicalNot`).

@@ -24,56 +24,34 @@ extension Tensor {
         }
     }
 
-    /// Sums a `[..., kh, kw, Ho, Wo]` cotangent back to `[..., H, W]`.
+    /// Sums a `[..., kh, kw, Ho, Wo]` cotangent back to `[..., H, W]`: one zero fill, then
+    /// each kernel offset's `[..., Ho, Wo]` slice added in place into its strided region
+    /// (elementwise primitives may write a view of storage the op itself just made).
+    /// Linear, and the transpose of `windows`, which is therefore its VJP.
     func windowsAdjoint(inputShape: [Int], kernel: (Int, Int), stride: (Int, Int), dilation: (Int, Int)) -> Tensor {
-        var total: Tensor? = nil
-        for row in 0..<kernel.0 {
-            for column in 0..<kernel.1 {
-                let piece = self[.ellipsis, row, column, .all, .all]
-                let placed = piece.stridedEmbedded(into: inputShape, origin: (row * dilation.0, column * dilation.1), stride: stride)
-                total = total.map { $0 + placed } ?? placed
-            }
-        }
-        return total ?? Tensor.zeros(inputShape, dtype: dtype, on: device)
-    }
-
-    /// Zeros of `target` (`[..., H, W]`) with this `[..., Ho, Wo]` tensor written at rows
-    /// `origin.0 + i·stride.0` and columns `origin.1 + j·stride.1`.
-    func stridedEmbedded(into target: [Int], origin: (Int, Int), stride: (Int, Int)) -> Tensor {
-        let dense = Layout(contiguous: target).strides
-        let (rowStride, columnStride) = (dense[dense.count - 2], dense[dense.count - 1])
-        let region = Layout(
-            shape: shape,
-            strides: dense.dropLast(2) + [rowStride * stride.0, columnStride * stride.1],
-            offset: origin.0 * rowStride + origin.1 * columnStride)
-        return embedded(into: target, region: region)
-    }
-
-    /// Zeros of `target` with this tensor written at `region` (a strided view of a
-    /// contiguous `target`-shaped buffer). The adjoint of `viewed(region:)`.
-    func embedded(into target: [Int], region: Layout) -> Tensor {
         let output: Tensor
         if let box = batch {
-            output = Tensor.batched(box.physical.embedded(into: [box.size] + target, region: region.batched(box.size, every: target.reduce(1, *))), level: box.level)
+            output = Tensor.batched(box.physical.windowsAdjoint(inputShape: [box.size] + inputShape, kernel: kernel, stride: stride, dilation: dilation), level: box.level)
         } else {
-            let storage = Dispatch.allocate(count: target.reduce(1, *), dtype: dtype, device: device)
-            Dispatch.run(.fill(0), [], into: storage, layout: Layout(contiguous: target))
-            output = Tensor(storage: Dispatch.run(.copy, [value], into: storage, layout: region), layout: Layout(contiguous: target))
+            let target = Layout(contiguous: inputShape)
+            let storage = Dispatch.allocate(count: target.count, dtype: dtype, device: device)
+            Dispatch.run(.fill(0), [], into: storage, layout: target)
+            let (rowStride, columnStride) = (target.strides[inputShape.count - 2], target.strides[inputShape.count - 1])
+            let cotangent = value
+            for row in 0..<kernel.0 {
+                for column in 0..<kernel.1 {
+                    let piece = cotangent[.ellipsis, row, column, .all, .all]
+                    let region = Layout(
+                        shape: piece.shape,
+                        strides: target.strides.dropLast(2) + [rowStride * stride.0, columnStride * stride.1],
+                        offset: row * dilation.0 * rowStride + column * dilation.1 * columnStride)
+                    Dispatch.run(.binary(.add), [Tensor(storage: storage, layout: region), piece], into: storage, layout: region)
+                }
+            }
+            output = Tensor(storage: storage, layout: target)
         }
-        return Tensor.record("Embed", [self], output: output, file: #fileID, line: #line) { g, _, _ in
-            [g.viewed(region: region)]
-        }
-    }
-
-    /// The strided view `region` of this tensor's row-major elements. The adjoint of
-    /// `embedded(into:region:)`.
-    func viewed(region: Layout) -> Tensor {
-        let dense = contiguous()
-        let sourceShape = shape
-        let output = dense.batch.map { Tensor.batched($0.physical.viewed(region: region.batched($0.size, every: sourceShape.reduce(1, *))), level: $0.level) }
-            ?? Tensor(storage: dense.storage, layout: region)
-        return Tensor.record("View", [dense], output: output, file: #fileID, line: #line) { g, _, _ in
-            [g.embedded(into: sourceShape, region: region)]
+        return Tensor.record("WindowsAdjoint", [self], output: output, file: #fileID, line: #line) { g, _, _ in
+            [g.windows(kernel: kernel, stride: stride, dilation: dilation)]
         }
     }
 
@@ -92,10 +70,12 @@ extension Tensor {
         check(padded.shape[2] >= dilation * (kh - 1) + 1 && padded.shape[3] >= dilation * (kw - 1) + 1, "conv2d", "kernel \(weight.shape) larger than the padded input \(padded.shape)", file: file, line: line)
         let patches = padded.windows(kernel: (kh, kw), stride: (stride, stride), dilation: (dilation, dilation))
         let (n, outHeight, outWidth) = (shape[0], patches.shape[4], patches.shape[5])
-        let columns = patches.permuted([0, 4, 5, 1, 2, 3]).reshaped([n * outHeight * outWidth, channels * kh * kw])
-        var output = columns.matmul(weight.reshaped([outChannels, channels * kh * kw]).transposed())
-        if let bias { output = output + bias }
-        return output.reshaped([n, outHeight, outWidth, outChannels]).permuted([0, 3, 1, 2])
+        // Columns as [C·kh·kw, N·OH·OW]: the im2col copy then moves runs of a whole output
+        // row (OW elements) instead of runs of kw.
+        let columns = patches.permuted([1, 2, 3, 0, 4, 5]).reshaped([channels * kh * kw, n * outHeight * outWidth])
+        var output = weight.reshaped([outChannels, channels * kh * kw]).matmul(columns)
+        if let bias { output = output + bias.reshaped([outChannels, 1]) }
+        return output.reshaped([outChannels, n, outHeight, outWidth]).permuted([1, 0, 2, 3])
     }
 
     /// Max pooling over `kernel × kernel` windows of a `[N, C, H, W]` tensor.
@@ -110,14 +90,6 @@ extension Tensor {
         check(rank == 4, "avgPool2d", "needs [N, C, H, W], got \(shape)", file: file, line: line)
         let step = stride ?? kernel
         return windows(kernel: (kernel, kernel), stride: (step, step), dilation: (1, 1)).mean(axes: [2, 3])
-    }
-}
-
-extension Layout {
-    /// This region of a row-major buffer, repeated `count` times `every` elements apart
-    /// (a leading batch axis).
-    func batched(_ count: Int, every step: Int) -> Layout {
-        Layout(shape: [count] + shape, strides: [step] + strides, offset: offset)
     }
 }
 
