@@ -44,8 +44,11 @@ struct FusedKernel: Hashable {
 
     /// The complete OpenCL program: the elementwise functor macros, then the kernel.
     var openCLSource: String {
-        FusedKernel.functors + "\n__kernel void \(name)" + openCLBody
+        FusedKernel.functors + "\n" + kernelSource
     }
+
+    /// The kernel alone (what `ADJOINT_DUMP_KERNELS=1` prints; the functors come first).
+    var kernelSource: String { "__kernel void \(name)" + openCLBody }
 
     static let functors: String = {
         KernelSources.elementwise.split(separator: "\n", omittingEmptySubsequences: false)

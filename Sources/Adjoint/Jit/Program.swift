@@ -68,7 +68,7 @@ final class JitProgram: @unchecked Sendable {
     private func dump() {
         for step in graph.steps {
             guard case .fused(let kernel) = step.kernel else { continue }
-            print("// adjoint jit: \(kernel.name) on \(graph.device), \(kernel.fusedLaunches) launches in one\n\(kernel.openCLSource)")
+            print("// adjoint jit: \(kernel.name) on \(graph.device), \(kernel.fusedLaunches) launches in one (after the UN_/BI_/CV_ functors of elementwise.cl)\n\(kernel.kernelSource)")
         }
     }
 
