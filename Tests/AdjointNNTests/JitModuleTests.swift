@@ -60,7 +60,7 @@ import Testing
 
     @Test func trainingStepProgramIsFused() throws {
         let (x, y) = TrainingTests.blobs(on: .cpu)
-        let s = Self.setup("momentum")
+        let s = withDevice(.cpu) { Self.setup("momentum") }
         let step = Jit({ x, y in
             let (g, v) = s.gv(x, y)
             s.optimizer(lr: 0.1, g)
