@@ -22,6 +22,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per measurement.")
     var repetitions = 20
 
+    @Option(help: "eager, or jit: W1, W3, W4, W5 and W6 compiled with jit (launches per step before and after fusion reported).")
+    var mode = "eager"
+
     @Flag(help: .hidden)
     var coldStartChild = false
 
@@ -40,6 +43,20 @@ struct BenchCommand: ParsableCommand {
         let suite = Workloads(harness: harness, gpuSizes: (size ?? (isGPU ? "gpu" : "cpu")) == "gpu")
         harness.emit(workload: "env", impl: "adjoint", size: NSNull(), extra: ["date": ISO8601DateFormatter().string(from: Date())])
         let selected = workloads.isEmpty ? ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] : workloads.map { $0.uppercased() }
+        if mode == "jit" {
+            for workload in selected {
+                switch workload {
+                case "W1": try suite.w1Jit()
+                case "W3": try suite.w3Jit()
+                case "W4": try suite.w4Jit()
+                case "W5": try suite.w5Jit()
+                case "W6": try suite.w6Jit()
+                default: continue
+                }
+            }
+            return
+        }
+        guard mode == "eager" else { throw ValidationError("unknown mode \(mode) (eager, jit)") }
         for workload in selected {
             switch workload {
             case "W1": try suite.w1()

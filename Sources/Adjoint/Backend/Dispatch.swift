@@ -21,6 +21,20 @@ enum Dispatch {
             return Storage(device: storage.device, dtype: storage.dtype, failure: failed.storage.failure!)
         }
         guard let outputBuffer = storage.buffer else { return storage }
+        if let placeholder = outputBuffer as? TraceBuffer {
+            guard let tracer = Tracer.current, tracer.owns(storage) else {
+                fatalError("Adjoint.jit: \(call) writes a tensor traced inside jit outside its trace")
+            }
+            tracer.record(call, inputs, output: placeholder, layout: layout, dtype: storage.dtype)
+            return storage
+        }
+        if let traced = inputs.first(where: \.isTraced) {
+            guard let tracer = Tracer.current, tracer.owns(traced.storage) else {
+                fatalError("Adjoint.jit: \(call) reached a tensor traced inside jit (shape \(traced.shape)) after its trace ended; a traced value escaped the function")
+            }
+            let error = tracer.problem("\(call) mixes a traced tensor with memory on \(storage.device); move tensors between devices outside the function")
+            return Storage(device: storage.device, dtype: storage.dtype, failure: error)
+        }
         do {
             let backend = try DeviceRegistry.shared.backend(for: storage.device)
             let views = inputs.map { BufferView(buffer: $0.storage.buffer!, layout: $0.layout, dtype: $0.dtype) }
@@ -40,6 +54,9 @@ enum Dispatch {
 
     /// Fresh storage for `count` elements (uninitialized).
     static func allocate(count: Int, dtype: DType, device: Device) -> Storage {
+        if let tracer = Tracer.current, tracer.graph.device == device {
+            return tracer.allocate(count: count, dtype: dtype)
+        }
         do {
             let backend = try DeviceRegistry.shared.backend(for: device)
             let buffer = try backend.allocate(byteCount: count * dtype.byteSize)
@@ -53,7 +70,8 @@ enum Dispatch {
 
     /// Copies host bytes into fresh storage on `device`.
     static func upload(_ bytes: UnsafeRawBufferPointer, dtype: DType, device: Device) -> Storage {
-        let storage = allocate(count: bytes.count / dtype.byteSize, dtype: dtype, device: device)
+        // Real memory even inside a jit trace: uploaded values are the program's constants.
+        let storage = Tracer.$current.withValue(nil) { allocate(count: bytes.count / dtype.byteSize, dtype: dtype, device: device) }
         guard let buffer = storage.buffer else { return storage }
         do {
             try DeviceRegistry.shared.backend(for: device).write(bytes, to: buffer)
@@ -67,7 +85,7 @@ enum Dispatch {
 
     /// Runs a call the device cannot run on the CPU: inputs are read back, the CPU backend
     /// executes, and the result is written into the device's output buffer.
-    private static func fallback(_ call: Primitive, _ inputs: [BufferView], output: BufferView, backend: Backend) throws {
+    static func fallback(_ call: Primitive, _ inputs: [BufferView], output: BufferView, backend: Backend) throws {
         backend.recordFallback(call)
         let cpu = DeviceRegistry.shared.cpu
         let hostInputs = try inputs.map { view -> BufferView in

@@ -15,6 +15,9 @@ public enum AdjointError: Error, Sendable, CustomStringConvertible, Equatable {
     case file(path: String, reason: String)
     /// An operation is not supported in this configuration (e.g. fp64 on a device without it).
     case unsupported(String)
+    /// `jit` could not trace `function`: it read a traced tensor's values on the host, or
+    /// used one in a way a compiled program cannot replay (`reason` says which).
+    case tracing(function: String, reason: String)
 
     public var description: String {
         switch self {
@@ -30,6 +33,8 @@ public enum AdjointError: Error, Sendable, CustomStringConvertible, Equatable {
             return "\(path): \(reason)"
         case let .unsupported(what):
             return "unsupported: \(what)"
+        case let .tracing(function, reason):
+            return "jit(\(function)) cannot trace: \(reason)"
         }
     }
 }

@@ -118,7 +118,8 @@ final class ConstantCache: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let cached = entries[key] { return cached }
-        let made = Tensor.full([], value, dtype: dtype, on: device)
+        // Made eagerly even inside a jit trace: the cache outlives the trace.
+        let made = Tracer.$current.withValue(nil) { Tensor.full([], value, dtype: dtype, on: device) }
         if made.failure != nil { return made }
         if entries.count > 1024 { entries.removeAll() }
         entries[key] = made

@@ -37,9 +37,10 @@ private final class RandomStreamState: @unchecked Sendable {
 /// every device.
 extension Tensor {
     static func draw(_ distribution: RandomDistribution, _ shape: [Int], dtype: DType, seed: UInt64?, device: Device?) -> Tensor {
-        let (seed, offset) = seed.map { ($0, UInt64(0)) } ?? RandomStream.next()
+        let (drawSeed, offset) = seed.map { ($0, UInt64(0)) } ?? RandomStream.next()
+        if seed == nil { Tracer.current?.noteStreamDraw(offset: offset) }
         let device = device ?? Device.default
-        return Tensor(storage: Dispatch.run(.random(distribution, seed: seed, offset: offset), [], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
+        return Tensor(storage: Dispatch.run(.random(distribution, seed: drawSeed, offset: offset), [], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
     }
 
     /// Normal draws with mean `mean` and standard deviation `standardDeviation`.

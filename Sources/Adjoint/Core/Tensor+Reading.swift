@@ -8,6 +8,7 @@ extension Tensor {
     /// computed (device lost, out of memory, ...), if any.
     public func scalars<T: TensorScalar>(as type: T.Type = T.self, file: StaticString = #fileID, line: UInt = #line) throws -> [T] {
         checkNotBatched("scalars", file: file, line: line)
+        if isTraced { throw Tensor.hostReadWhileTracing("scalars", shape: shape) }
         let source = dtype == T.dtype ? self : self.cast(to: T.dtype)
         let dense = source.contiguous()
         if let failure = dense.failure { throw failure }
@@ -58,7 +59,9 @@ extension Tensor {
         }
         let dense = self.value.contiguous()
         let moved: Storage
-        if let failure = dense.failure {
+        if dense.isTraced {
+            moved = Storage(device: device, dtype: dtype, failure: Tensor.hostReadWhileTracing("to(\(device))", shape: shape))
+        } else if let failure = dense.failure {
             moved = Storage(device: device, dtype: dtype, failure: failure)
         } else {
             do {
@@ -95,6 +98,7 @@ extension Tensor: CustomStringConvertible {
     /// A numpy-like printout, e.g. `[[1, 2], [3, 4]]`, with the device when not the CPU.
     public var description: String {
         if let failure { return "Tensor(failed: \(failure))" }
+        if isTraced { return "TracedTensor(shape: \(shape), dtype: \(dtype))" }
         if let batch { return "BatchedTensor(level: \(batch.level), examples: \(batch.size), shape: \(shape))" }
         guard let values = try? doubles() else { return "Tensor(shape: \(shape), unreadable)" }
         let format: (Double) -> String = { value in

@@ -155,9 +155,9 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     // MARK: - Programs and kernels
 
     /// The built program of `family` (lock held).
-    private func program(_ family: String) throws -> cl_program {
+    private func program(_ family: String, generated: String? = nil) throws -> cl_program {
         if let program = programs[family] { return program }
-        guard let source = OpenCLBackend.source(family: family) else { throw AdjointError.unsupported("no OpenCL kernel family \(family)") }
+        guard let source = generated ?? OpenCLBackend.source(family: family) else { throw AdjointError.unsupported("no OpenCL kernel family \(family)") }
         let (program, origin) = try programCache.program(name: family, source: source, options: buildOptions, context: context, device: deviceID)
         switch origin {
         case .compiled: stats.programsCompiled += 1
@@ -170,10 +170,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         return program
     }
 
-    /// The kernel `name` of `family` (lock held), created on first use.
-    func kernel(_ name: String, family: String) throws -> Kernel {
+    /// The kernel `name` of `family` (lock held), created on first use; `generated` is the
+    /// source of a family made at run time (jit's fused kernels).
+    func kernel(_ name: String, family: String, generated: String? = nil) throws -> Kernel {
         if let kernel = kernels[name] { return kernel }
-        let program = try program(family)
+        let program = try program(family, generated: generated)
         var status: cl_int = CL_SUCCESS
         guard let handle = clCreateKernel(program, name, &status), status == CL_SUCCESS else {
             throw OpenCLStatus.error(status, "clCreateKernel(\(name))")

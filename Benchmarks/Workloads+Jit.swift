@@ -1,0 +1,109 @@
+import Adjoint
+import AdjointNN
+import Foundation
+
+/// `--mode jit`: the workloads whose step is a function of tensors, compiled with `jit`
+/// (W3 with AdjointNN's `Jit`), each checked against the eager step before timing. Every
+/// line reports the launches per step the unfused program would make and the fused one
+/// makes.
+extension Workloads {
+    var jitImpl: String { harness.impl.replacingOccurrences(of: "-eager", with: "-jit") }
+
+    /// Emits one jit measurement with the program's launch counts before and after fusion.
+    private func emitJit(_ workload: String, impl: String, size: Any, timing: (median: Double, min: Double), ledger: [String: Any], fused: JitProgramSummary?, unfused: JitProgramSummary?) {
+        var extra = ledger
+        extra["launches_traced"] = fused?.tracedSteps ?? 0
+        extra["launches_before_fusion"] = unfused?.launches ?? 0
+        extra["launches_after_fusion"] = fused?.launches ?? 0
+        harness.emit(workload: workload, impl: impl, size: size, median: timing.median, min: timing.min, extra: extra)
+    }
+
+    func w1Jit() throws {
+        let step = jit(name: "W1") { (x: Tensor) -> [Tensor] in let (value, gradient) = w1Step(x); return [value, gradient] }
+        let unfused = jit(name: "W1", options: JitOptions(fuseElementwise: false)) { (x: Tensor) -> [Tensor] in let (value, gradient) = w1Step(x); return [value, gradient] }
+        let small = Tensor.randomNormal([1000], seed: 1, on: device)
+        let (value, gradient) = w1Step(small)
+        let compiled = step(small)
+        try requireClose(compiled[0].doubles(), value.doubles(), tolerance: 1e-3, "W1 jit value")
+        try requireClose(compiled[1].doubles(), gradient.doubles(), tolerance: 1e-5, "W1 jit gradient")
+        let n = gpuSizes ? 1 << 26 : 1 << 22
+        let x = Tensor.randomNormal([n], seed: 0, on: device)
+        _ = unfused(x)
+        let (timing, ledger) = try harness.timeWithLedger { _ = step(x) }
+        emitJit("W1", impl: jitImpl, size: n, timing: timing, ledger: ledger, fused: step.lastProgram, unfused: unfused.lastProgram)
+    }
+
+    /// The W3 step compiled whole: forward, backward and the SGD update.
+    struct JitMLPStep {
+        let model: Sequential
+        let step: Jit<LossValues>
+
+        init(on device: Device, hidden: Int = 1024, options: JitOptions = JitOptions()) {
+            let model = withDevice(device) { Sequential { Linear(784, hidden, seed: 1); relu; Linear(hidden, hidden, seed: 2); relu; Linear(hidden, 10, seed: 3) } }
+            let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
+            let optimizer = SGD(model.vars(), learningRate: 0.01)
+            self.model = model
+            step = Jit({ x, y in
+                let (gradients, values) = gv(x, y)
+                optimizer(lr: 0.01, gradients)
+                return values
+            }, vars: gv.vars() + optimizer.vars(), name: "W3", options: options)
+        }
+    }
+
+    func w3Jit() throws {
+        let x = Tensor.randomNormal([8, 784], seed: 5, on: device), labels = Tensor.randomInt([8], low: 0, high: 10, seed: 6, on: device)
+        let reference = MLPStep(on: device, hidden: 64), candidate = JitMLPStep(on: device, hidden: 64)
+        for _ in 0..<3 {
+            guard case .single(let loss) = candidate.step(x, labels) else { throw CheckFailure(description: "W3 jit: no loss") }
+            try requireClose(loss.doubles(), reference.step(x, labels).doubles(), tolerance: 1e-4, "W3 jit loss")
+        }
+        for batch in gpuSizes ? [128, 1024] : [128] {
+            let step = JitMLPStep(on: device), unfused = JitMLPStep(on: device, options: JitOptions(fuseElementwise: false))
+            let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
+            let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
+            _ = unfused.step(inputs, targets)
+            let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
+            emitJit("W3", impl: jitImpl, size: batch, timing: timing, ledger: ledger.merging(["steps_per_s": (1000 / timing.median * 10).rounded() / 10]) { $1 },
+                    fused: step.step.lastProgram, unfused: unfused.step.lastProgram)
+        }
+    }
+
+    func w4Jit() throws {
+        let compiled = jit(name: "W4") { (t: [Tensor]) in Self.perExampleTD(t[0], t[1], t[2], t[3]) }
+        let unfused = jit(name: "W4", options: JitOptions(fuseElementwise: false)) { (t: [Tensor]) in Self.perExampleTD(t[0], t[1], t[2], t[3]) }
+        let (size, batch) = (1024, gpuSizes ? 16384 : 4096)
+        let inputs = [
+            Tensor.randomNormal([size], seed: 18, on: device), Tensor.randomNormal([batch, size], seed: 19, on: device),
+            Tensor.randomNormal([batch], seed: 20, on: device), Tensor.randomNormal([batch, size], seed: 21, on: device),
+        ]
+        try requireClose(compiled(inputs).doubles(), Self.perExampleTD(inputs[0], inputs[1], inputs[2], inputs[3]).doubles(), tolerance: 1e-3, "W4 jit")
+        _ = unfused(inputs)
+        let (timing, ledger) = try harness.timeWithLedger { _ = compiled(inputs) }
+        emitJit("W4", impl: jitImpl + "-vmap", size: [size, batch], timing: timing, ledger: ledger, fused: compiled.lastProgram, unfused: unfused.lastProgram)
+    }
+
+    func w5Jit() throws {
+        let n = gpuSizes ? 1024 : 256
+        let w = Tensor.randomNormal([n, n], standardDeviation: 0.1, seed: 11, on: device)
+        let x = Tensor.randomNormal([n], seed: 12, on: device), v = Tensor.randomNormal([n], seed: 13, on: device)
+        let f = w5Function(w)
+        let compiled = jit(name: "W5") { (t: [Tensor]) in hvp(f, at: t[0], vector: t[1]) }
+        let unfused = jit(name: "W5", options: JitOptions(fuseElementwise: false)) { (t: [Tensor]) in hvp(f, at: t[0], vector: t[1]) }
+        try requireClose(compiled([x, v]).doubles(), hvp(f, at: x, vector: v).doubles(), tolerance: 1e-3, "W5 jit hvp")
+        _ = unfused([x, v])
+        let (timing, ledger) = try harness.timeWithLedger { _ = compiled([x, v]) }
+        emitJit("W5", impl: jitImpl + "-hvp", size: n, timing: timing, ledger: ledger, fused: compiled.lastProgram, unfused: unfused.lastProgram)
+    }
+
+    func w6Jit() throws {
+        let (parameters, tasks) = Self.mamlProblem(on: device)
+        let compiled = jit(name: "W6") { (t: [Tensor]) in Self.mamlMetaGradient(Array(t[..<parameters.count]), Array(t[parameters.count...])) }
+        let unfused = jit(name: "W6", options: JitOptions(fuseElementwise: false)) { (t: [Tensor]) in Self.mamlMetaGradient(Array(t[..<parameters.count]), Array(t[parameters.count...])) }
+        let expected = Self.mamlMetaGradient(parameters, tasks)
+        for (a, b) in zip(compiled(parameters + tasks), expected) { try requireClose(a.doubles(), b.doubles(), tolerance: 1e-3, "W6 jit meta-gradient") }
+        _ = unfused(parameters + tasks)
+        let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = compiled(parameters + tasks) }
+        emitJit("W6", impl: jitImpl + "-vmap", size: [25, 10], timing: timing, ledger: ledger, fused: compiled.lastProgram, unfused: unfused.lastProgram)
+    }
+}

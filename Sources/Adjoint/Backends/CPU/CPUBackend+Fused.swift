@@ -1,0 +1,217 @@
+import Foundation
+
+/// Generated (jit-fused) kernels on the CPU: the node list is interpreted over blocks of
+/// elements held in registers (float32; bools as 0 or 1), so each node is one tight loop
+/// per block and intermediates never reach memory.
+extension CPUBackend {
+    private static let block = 512
+
+    /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) {
+        pool.record { $0.launches += 1 }
+        let count = kernel.count
+        guard count > 0 || kernel.reduction != nil else { return }
+        let readers = inputs.map { FusedReader(view: $0, shape: kernel.shape) }
+        if let reduction = kernel.reduction {
+            runFusedReduction(kernel, reduction, readers: readers, output: output)
+            return
+        }
+        let grain = max(4096, CPUParallel.elementGrain / max(1, kernel.nodes.count))
+        CPUParallel.forEachRange(count: count, grain: grain) { range in
+            let registers = UnsafeMutablePointer<Float>.allocate(capacity: kernel.nodes.count * CPUBackend.block)
+            defer { registers.deallocate() }
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let length = min(CPUBackend.block, range.upperBound - start)
+                let result = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
+                if output.dtype == .bool {
+                    let target = output.base(UInt8.self) + start
+                    for index in 0..<length { target[index] = result[index] != 0 ? 1 : 0 }
+                } else {
+                    (output.base(Float.self) + start).update(from: result, count: length)
+                }
+                start += length
+            }
+        }
+    }
+
+    private func runFusedReduction(_ kernel: FusedKernel, _ reduction: FusedKernel.Reduction, readers: [FusedReader], output: BufferView) {
+        let target = output.base(Float.self)
+        let span = reduction.length * reduction.inner
+        CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
+            let registers = UnsafeMutablePointer<Float>.allocate(capacity: kernel.nodes.count * CPUBackend.block)
+            defer { registers.deallocate() }
+            var sums = [Double](repeating: 0, count: reduction.inner)
+            var extremes = [Float](repeating: reduction.op == .max ? -.infinity : .infinity, count: reduction.inner)
+            for outer in outers {
+                for index in 0..<reduction.inner {
+                    sums[index] = 0
+                    extremes[index] = reduction.op == .max ? -.infinity : .infinity
+                }
+                var start = outer * span
+                let end = start + span
+                while start < end {
+                    let length = min(CPUBackend.block, end - start)
+                    let values = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
+                    var position = (start - outer * span) % reduction.inner
+                    for index in 0..<length {
+                        let value = values[index]
+                        switch reduction.op {
+                        case .max: if value > extremes[position] || value != value { extremes[position] = extremes[position] != extremes[position] ? extremes[position] : value }
+                        case .min: if value < extremes[position] || value != value { extremes[position] = extremes[position] != extremes[position] ? extremes[position] : value }
+                        default: sums[position] += Double(value)
+                        }
+                        position += 1
+                        if position == reduction.inner { position = 0 }
+                    }
+                    start += length
+                }
+                for index in 0..<reduction.inner {
+                    target[outer * reduction.inner + index] = reduction.op == .sum ? Float(sums[index]) : extremes[index]
+                }
+            }
+        }
+    }
+
+    /// Evaluates every node for elements `start..<start + length`; returns the last node's register.
+    @inline(__always)
+    private static func evaluate(_ kernel: FusedKernel, readers: [FusedReader], start: Int, length: Int, registers: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        for (index, node) in kernel.nodes.enumerated() {
+            let out = registers + index * block
+            switch node {
+            case .load(let operand):
+                readers[operand].read(start: start, length: length, into: out)
+            case .unary(let op, let x):
+                unary(op, registers + x * block, out, length)
+            case .binary(let op, let a, let b):
+                binary(op, registers + a * block, registers + b * block, out, length)
+            case .select(let c, let a, let b):
+                let condition = registers + c * block, whenTrue = registers + a * block, whenFalse = registers + b * block
+                for i in 0..<length { out[i] = condition[i] != 0 ? whenTrue[i] : whenFalse[i] }
+            case .cast(let x):
+                let source = registers + x * block
+                if kernel.types[index] == .bool {
+                    for i in 0..<length { out[i] = source[i] != 0 ? 1 : 0 }
+                } else {
+                    out.update(from: source, count: length)
+                }
+            }
+        }
+        return registers + (kernel.nodes.count - 1) * block
+    }
+
+    @inline(__always)
+    private static func unary(_ op: UnaryOp, _ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ length: Int) {
+        switch op {
+        case .neg: for i in 0..<length { out[i] = -x[i] }
+        case .exp:
+            for i in 0..<length { out[i] = FastFloat32.exponential(x[i]) }
+            for i in 0..<length where !FastFloat32.exponentialRange.contains(x[i]) { out[i] = Foundation.exp(x[i]) }
+        case .log: for i in 0..<length { out[i] = Foundation.log(x[i]) }
+        case .sin:
+            for i in 0..<length { out[i] = FastFloat32.sine(x[i]) }
+            for i in 0..<length where !(x[i].magnitude < FastFloat32.trigonometricLimit) { out[i] = Foundation.sin(x[i]) }
+        case .cos:
+            for i in 0..<length { out[i] = FastFloat32.cosine(x[i]) }
+            for i in 0..<length where !(x[i].magnitude < FastFloat32.trigonometricLimit) { out[i] = Foundation.cos(x[i]) }
+        case .tanh: for i in 0..<length { out[i] = Foundation.tanh(x[i]) }
+        case .sqrt: for i in 0..<length { out[i] = x[i].squareRoot() }
+        case .abs: for i in 0..<length { out[i] = x[i].magnitude }
+        case .sign: for i in 0..<length { out[i] = x[i] > 0 ? 1 : (x[i] < 0 ? -1 : x[i]) }
+        case .floor: for i in 0..<length { out[i] = x[i].rounded(.down) }
+        case .round: for i in 0..<length { out[i] = x[i].rounded(.toNearestOrAwayFromZero) }
+        case .sigmoid:
+            for i in 0..<length {
+                let decay = Foundation.exp(-x[i].magnitude)
+                out[i] = x[i] >= 0 ? 1 / (1 + decay) : decay / (1 + decay)
+            }
+        case .logicalNot: for i in 0..<length { out[i] = x[i] != 0 ? 0 : 1 }
+        }
+    }
+
+    @inline(__always)
+    private static func binary(_ op: BinaryOp, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ length: Int) {
+        switch op {
+        case .add: for i in 0..<length { out[i] = a[i] + b[i] }
+        case .sub: for i in 0..<length { out[i] = a[i] - b[i] }
+        case .mul: for i in 0..<length { out[i] = a[i] * b[i] }
+        case .div: for i in 0..<length { out[i] = a[i] / b[i] }
+        case .pow: for i in 0..<length { out[i] = Foundation.pow(a[i], b[i]) }
+        case .maximum: for i in 0..<length { out[i] = (a[i] > b[i] || a[i] != a[i]) ? a[i] : b[i] }
+        case .minimum: for i in 0..<length { out[i] = (a[i] < b[i] || a[i] != a[i]) ? a[i] : b[i] }
+        case .lt: for i in 0..<length { out[i] = a[i] < b[i] ? 1 : 0 }
+        case .le: for i in 0..<length { out[i] = a[i] <= b[i] ? 1 : 0 }
+        case .gt: for i in 0..<length { out[i] = a[i] > b[i] ? 1 : 0 }
+        case .ge: for i in 0..<length { out[i] = a[i] >= b[i] ? 1 : 0 }
+        case .eq: for i in 0..<length { out[i] = a[i] == b[i] ? 1 : 0 }
+        case .ne: for i in 0..<length { out[i] = a[i] != b[i] ? 1 : 0 }
+        case .logicalAnd: for i in 0..<length { out[i] = a[i] != 0 && b[i] != 0 ? 1 : 0 }
+        case .logicalOr: for i in 0..<length { out[i] = a[i] != 0 || b[i] != 0 ? 1 : 0 }
+        }
+    }
+}
+
+/// Reads a block of an operand (float32 or bool, any layout of the kernel's shape) as floats.
+struct FusedReader {
+    let view: BufferView
+    let shape: [Int]
+    let contiguous: Bool
+    let constant: Bool
+
+    init(view: BufferView, shape: [Int]) {
+        self.view = view
+        self.shape = shape
+        contiguous = view.layout.isContiguous && view.layout.shape == shape
+        constant = view.layout.strides.enumerated().allSatisfy { $0.element == 0 || shape[$0.offset] == 1 }
+    }
+
+    func read(start: Int, length: Int, into out: UnsafeMutablePointer<Float>) {
+        if view.dtype == .bool {
+            let source = view.base(UInt8.self)
+            walk(start: start, length: length) { index, position in out[index] = source[position] != 0 ? 1 : 0 }
+            return
+        }
+        let source = view.base(Float.self)
+        if contiguous {
+            out.update(from: source + start, count: length)
+        } else if constant {
+            out.update(repeating: source[0], count: length)
+        } else {
+            walk(start: start, length: length) { index, position in out[index] = source[position] }
+        }
+    }
+
+    /// Calls `body(i, position)` for elements `start..<start + length` (position relative to the view's base).
+    @inline(__always)
+    private func walk(start: Int, length: Int, _ body: (Int, Int) -> Void) {
+        if contiguous {
+            for index in 0..<length { body(index, start + index) }
+            return
+        }
+        let rank = shape.count
+        let strides = view.layout.strides
+        var coordinate = [Int](repeating: 0, count: rank)
+        var remainder = start
+        var position = 0
+        for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
+            coordinate[axis] = remainder % shape[axis]
+            remainder /= shape[axis]
+            position += coordinate[axis] * strides[axis]
+        }
+        let last = rank - 1
+        for index in 0..<length {
+            body(index, position)
+            guard last >= 0 else { continue }
+            coordinate[last] += 1
+            position += strides[last]
+            var axis = last
+            while axis > 0 && coordinate[axis] == shape[axis] {
+                position -= coordinate[axis] * strides[axis]
+                coordinate[axis] = 0
+                axis -= 1
+                coordinate[axis] += 1
+                position += strides[axis]
+            }
+        }
+    }
+}

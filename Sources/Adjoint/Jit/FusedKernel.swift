@@ -1,0 +1,138 @@
+import AdjointKernels
+
+/// A chain of elementwise primitives (float32 and bool) evaluated per element in one
+/// launch, optionally followed by a reduction over `[outer, length, inner]`.
+///
+/// Operand `k` is read through `operands[k]` (a layout of `shape`, baked into the
+/// generated code); node values live in registers and never touch memory.
+struct FusedKernel: Hashable {
+    enum Node: Hashable {
+        case load(Int)
+        case unary(UnaryOp, Int)
+        case binary(BinaryOp, Int, Int)
+        case select(Int, Int, Int)
+        case cast(Int)
+    }
+
+    struct Reduction: Hashable {
+        var op: ReduceOp
+        var outer: Int
+        var length: Int
+        var inner: Int
+    }
+
+    /// Shape of the elementwise part (the reduction's input shape).
+    var shape: [Int]
+    var nodes: [Node]
+    var types: [DType]
+    var operands: [Layout]
+    var operandTypes: [DType]
+    var reduction: Reduction?
+
+    /// Elements the elementwise part evaluates.
+    var count: Int { shape.reduce(1, *) }
+    /// Elements written.
+    var outputCount: Int { reduction.map { $0.outer * $0.inner } ?? count }
+    /// Primitive launches this kernel replaces.
+    var fusedLaunches: Int { nodes.filter { if case .load = $0 { return false } else { return true } }.count + (reduction == nil ? 0 : 1) }
+
+    /// A stable name derived from the generated source.
+    var name: String {
+        let hash = OpenCLProgramCache.fnv1a(Array(openCLBody.utf8))
+        return "jit_" + String(hash, radix: 16)
+    }
+
+    /// The complete OpenCL program: the elementwise functor macros, then the kernel.
+    var openCLSource: String {
+        FusedKernel.functors + "\n" + kernelSource
+    }
+
+    /// The kernel alone (what `ADJOINT_DUMP_KERNELS=1` prints; the functors come first).
+    var kernelSource: String { "__kernel void \(name)" + openCLBody }
+
+    static let functors: String = {
+        KernelSources.elementwise.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { $0.hasPrefix("#define UN_") || $0.hasPrefix("#define BI_") || $0.hasPrefix("#define CV_") }
+            .joined(separator: "\n")
+    }()
+
+    private static func cType(_ dtype: DType) -> String { dtype == .bool ? "uchar" : "float" }
+
+    /// Index arithmetic for element `e` of `shape` read through `layout`.
+    static func indexExpression(_ layout: Layout, shape: [Int], element: String) -> String {
+        if layout.isContiguous && layout.shape == shape { return layout.offset == 0 ? element : "(\(layout.offset) + \(element))" }
+        var terms: [String] = layout.offset == 0 ? [] : ["\(layout.offset)"]
+        var inner = 1
+        for axis in shape.indices.reversed() {
+            let stride = layout.strides[axis]
+            if shape[axis] != 1 && stride != 0 {
+                let coordinate = axis == 0 ? "(\(element) / \(inner))" : "((\(element) / \(inner)) % \(shape[axis]))"
+                terms.append(stride == 1 ? coordinate : "\(coordinate) * \(stride)")
+            }
+            inner *= shape[axis]
+        }
+        return terms.isEmpty ? "0" : "(" + terms.joined(separator: " + ") + ")"
+    }
+
+    private func expression(_ index: Int) -> String {
+        let type = types[index]
+        switch nodes[index] {
+        case .load: return "v\(index)"
+        case .unary(let op, let x):
+            let name: String
+            switch op {
+            case .logicalNot: name = "UN_not"
+            default: name = "UN_\(op.rawValue)"
+            }
+            return "(\(FusedKernel.cType(type)))(\(name)(v\(x)))"
+        case .binary(let op, let a, let b):
+            let name: String
+            switch op {
+            case .maximum: name = "BI_max"
+            case .minimum: name = "BI_min"
+            case .logicalAnd: name = "BI_and"
+            case .logicalOr: name = "BI_or"
+            default: name = "BI_\(op.rawValue)"
+            }
+            return "(\(FusedKernel.cType(type)))(\(name)(v\(a), v\(b)))"
+        case .select(let c, let a, let b):
+            return "(v\(c) ? v\(a) : v\(b))"
+        case .cast(let x):
+            return type == .bool ? "(uchar)CV_uchar(v\(x))" : "(float)(v\(x))"
+        }
+    }
+
+    /// The body: statements computing every node for element `e`.
+    private func statements(element: String) -> String {
+        var lines: [String] = []
+        for (index, node) in nodes.enumerated() {
+            let type = FusedKernel.cType(types[index])
+            if case .load(let operand) = node {
+                lines.append("    \(type) v\(index) = in\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: shape, element: element))];")
+            } else {
+                lines.append("    \(type) v\(index) = \(expression(index));")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private var openCLBody: String {
+        let parameters = (["__global \(FusedKernel.cType(types.last!))* out"]
+            + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
+        let last = nodes.count - 1
+        guard let reduction else {
+            return "(\(parameters)) {\n    int e = get_global_id(0);\n    if (e >= \(count)) return;\n"
+                + statements(element: "e") + "\n    out[e] = v\(last);\n}\n"
+        }
+        let (initial, combine): (String, String)
+        switch reduction.op {
+        case .max: (initial, combine) = ("-INFINITY", "acc = BI_max(acc, v\(last));")
+        case .min: (initial, combine) = ("INFINITY", "acc = BI_min(acc, v\(last));")
+        default: (initial, combine) = ("0.0f", "acc += v\(last);")
+        }
+        return "(\(parameters)) {\n    int j = get_global_id(0);\n    if (j >= \(outputCount)) return;\n"
+            + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    float acc = \(initial);\n"
+            + "    for (int l = 0; l < \(reduction.length); l++) {\n    int e = (o * \(reduction.length) + l) * \(reduction.inner) + i;\n"
+            + statements(element: "e") + "\n    \(combine)\n    }\n    out[j] = acc;\n}\n"
+    }
+}

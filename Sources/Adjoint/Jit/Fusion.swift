@@ -1,0 +1,154 @@
+/// The fusion pass: chains of elementwise steps over one shape (float32 and bool values,
+/// operands read through any layout of that shape, broadcasts included) become one
+/// `FusedKernel`, and so does such a chain followed by the sum, max or min that reads it.
+/// An intermediate is fused away only when nothing outside the chain reads it.
+extension JitGraph {
+    static let maximumFusedNodes = 48
+
+    /// Whether `step` is an elementwise primitive fusion can absorb.
+    private func isFusible(_ step: JitStep) -> Bool {
+        guard let call = step.primitive else { return false }
+        switch call {
+        case .unary, .binary, .select, .cast: break
+        default: return false
+        }
+        let types = step.inputs.map(\.dtype) + [step.dtype]
+        return types.allSatisfy { $0 == .float32 || $0 == .bool } && step.coversOutput(of: buffers[step.output])
+    }
+
+    /// A reduction worth fusing: enough independent outputs to fill a device, or short rows.
+    private func fusibleReduction(_ step: JitStep) -> FusedKernel.Reduction? {
+        guard case .reduce(let op, let outer, let length, let inner)? = step.primitive,
+              op == .sum || op == .max || op == .min, step.dtype == .float32 else { return nil }
+        guard outer * inner >= 256 || length <= 1024 else { return nil }
+        return FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
+    }
+
+    /// Fuses chains; returns the number of launches removed.
+    @discardableResult
+    mutating func fuseElementwise() -> Int {
+        let writers = writers()
+        var readers = [Set<Int>](repeating: [], count: buffers.count)
+        for (index, step) in steps.enumerated() {
+            for input in step.inputs {
+                if case .buffer(let id) = input.ref { readers[id].insert(index) }
+            }
+        }
+        var outputBuffers = Set<Int>()
+        for output in outputs {
+            if case .buffer(let id) = output.ref { outputBuffers.insert(id) }
+        }
+        let fusible = steps.map(isFusible)
+        var members: [Int: Set<Int>] = [:]
+        var absorbed = Set<Int>()
+
+        // The writer of `operand` when its whole chain can move into `group`.
+        func absorbable(_ operand: JitOperand, into group: Set<Int>, shape: [Int]) -> Int? {
+            guard case .buffer(let id) = operand.ref, writers[id].count == 1, !outputBuffers.contains(id) else { return nil }
+            let producer = writers[id][0]
+            guard fusible[producer], !absorbed.contains(producer), !group.contains(producer),
+                  steps[producer].layout.shape == shape, operand.layout == steps[producer].layout,
+                  readers[id].isSubset(of: group) else { return nil }
+            return producer
+        }
+
+        func grow(_ group: inout Set<Int>, shape: [Int]) {
+            var changed = true
+            while changed {
+                changed = false
+                for member in group.sorted() {
+                    for operand in steps[member].inputs {
+                        guard let producer = absorbable(operand, into: group, shape: shape) else { continue }
+                        let added = members[producer] ?? [producer]
+                        guard group.count + added.count <= JitGraph.maximumFusedNodes else { continue }
+                        group.formUnion(added)
+                        absorbed.insert(producer)
+                        changed = true
+                    }
+                }
+            }
+        }
+
+        for (index, step) in steps.enumerated() {
+            if fusible[index] {
+                var group: Set<Int> = [index]
+                grow(&group, shape: step.layout.shape)
+                members[index] = group
+            } else if fusibleReduction(step) != nil, step.inputs.count == 1 {
+                let operand = step.inputs[0]
+                guard case .buffer(let id) = operand.ref, writers[id].count == 1 else { continue }
+                let producer = writers[id][0]
+                let shape = steps[producer].layout.shape
+                guard operand.layout.isContiguous, operand.layout.offset == 0,
+                      absorbable(operand, into: [index], shape: shape) != nil else { continue }
+                var group = (members[producer] ?? [producer]).union([index])
+                absorbed.insert(producer)
+                grow(&group, shape: shape)
+                members[index] = group
+            }
+        }
+
+        var replaced: [Int: JitStep] = [:]
+        for (root, group) in members where !absorbed.contains(root) && group.count >= 2 {
+            replaced[root] = fusedStep(root: root, group: group, writers: writers)
+        }
+        let before = steps.count
+        for (root, step) in replaced { steps[root] = step }
+        removeSteps(absorbed)
+        return before - steps.count
+    }
+
+    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]]) -> JitStep {
+        let reduction = fusibleReduction(steps[root])
+        let isReduction = reduction != nil
+        let top = isReduction ? writers[bufferID(steps[root].inputs[0])!][0] : root
+        let shape = steps[top].layout.shape
+        var nodes: [FusedKernel.Node] = []
+        var types: [DType] = []
+        var operands: [JitOperand] = []
+        var loads: [JitOperand: Int] = [:]
+        var computed: [Int: Int] = [:]
+
+        func node(for operand: JitOperand) -> Int {
+            if let id = bufferID(operand), let producer = writers[id].first, group.contains(producer), producer != root {
+                return node(for: producer)
+            }
+            if let existing = loads[operand] { return existing }
+            let slot = operands.count
+            operands.append(operand)
+            nodes.append(.load(slot))
+            types.append(operand.dtype)
+            loads[operand] = nodes.count - 1
+            return nodes.count - 1
+        }
+
+        func node(for index: Int) -> Int {
+            if let existing = computed[index] { return existing }
+            let step = steps[index]
+            let arguments = step.inputs.map { node(for: $0) }
+            let made: FusedKernel.Node
+            switch step.primitive! {
+            case .unary(let op): made = .unary(op, arguments[0])
+            case .binary(let op): made = .binary(op, arguments[0], arguments[1])
+            case .select: made = .select(arguments[0], arguments[1], arguments[2])
+            default: made = .cast(arguments[0])
+            }
+            nodes.append(made)
+            types.append(step.dtype)
+            computed[index] = nodes.count - 1
+            return nodes.count - 1
+        }
+
+        _ = node(for: top)
+        let kernel = FusedKernel(
+            shape: shape, nodes: nodes, types: types, operands: operands.map(\.layout),
+            operandTypes: operands.map(\.dtype), reduction: reduction)
+        let step = steps[root]
+        return JitStep(kernel: .fused(kernel), inputs: operands, output: step.output, layout: step.layout, dtype: step.dtype)
+    }
+
+    private func bufferID(_ operand: JitOperand) -> Int? {
+        if case .buffer(let id) = operand.ref { return id }
+        return nil
+    }
+}

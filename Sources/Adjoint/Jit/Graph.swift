@@ -1,0 +1,82 @@
+/// What a traced operand refers to: a buffer of the program (input, intermediate or
+/// output) or a constant captured while tracing.
+enum JitRef: Hashable {
+    case buffer(Int)
+    case constant(Int)
+}
+
+/// One read of a graph value: the referenced memory seen through a layout.
+struct JitOperand: Hashable {
+    var ref: JitRef
+    var layout: Layout
+    var dtype: DType
+}
+
+/// What one step launches: a primitive of the backend contract or a generated kernel.
+enum JitKernel {
+    case primitive(Primitive)
+    case fused(FusedKernel)
+}
+
+/// One launch of the traced graph, writing `layout` of buffer `output`.
+struct JitStep {
+    var kernel: JitKernel
+    var inputs: [JitOperand]
+    var output: Int
+    var layout: Layout
+    var dtype: DType
+    /// A random draw from the process stream: replays draw fresh numbers, as eager calls do.
+    var drawsFromStream = false
+
+    /// The primitive, when this step is not fused.
+    var primitive: Primitive? {
+        if case .primitive(let call) = kernel { return call }
+        return nil
+    }
+
+    /// Whether the step writes its whole output buffer (a fresh contiguous result).
+    func coversOutput(of buffer: JitBuffer) -> Bool {
+        layout.isContiguous && layout.offset == 0 && layout.count == buffer.count
+    }
+}
+
+/// A buffer of the traced graph: `count` elements of `dtype`; inputs are bound per call.
+struct JitBuffer {
+    var count: Int
+    var dtype: DType
+    var input: Int?
+}
+
+/// The primitive graph recorded by a trace, rewritten by the passes into a `JitProgram`.
+struct JitGraph {
+    var device: Device
+    var buffers: [JitBuffer] = []
+    var constants: [Storage] = []
+    var steps: [JitStep] = []
+    /// Buffer ids of the inputs, in the order of the flattened input tree.
+    var inputs: [Int] = []
+    var outputs: [JitOperand] = []
+
+    /// Ids of the steps writing each buffer, in order.
+    func writers() -> [[Int]] {
+        var result = [[Int]](repeating: [], count: buffers.count)
+        for (index, step) in steps.enumerated() { result[step.output].append(index) }
+        return result
+    }
+
+    /// Removes the steps at `indices`.
+    mutating func removeSteps(_ indices: Set<Int>) {
+        guard !indices.isEmpty else { return }
+        steps = steps.enumerated().filter { !indices.contains($0.offset) }.map(\.element)
+    }
+
+    /// Replaces every read of `old` by `new` (same element positions).
+    mutating func substitute(_ old: JitRef, with new: JitRef) {
+        for index in steps.indices {
+            for input in steps[index].inputs.indices where steps[index].inputs[input].ref == old {
+                steps[index].inputs[input].ref = new
+            }
+        }
+        for index in outputs.indices where outputs[index].ref == old { outputs[index].ref = new }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+
+/// Which optimization passes `jit` runs (all by default; tests switch them off one by one).
+public struct JitOptions: Sendable, Hashable {
+    /// Evaluate steps whose inputs are all constants once, at compile time.
+    public var foldConstants: Bool
+    /// Merge steps that run the same primitive on the same operands.
+    public var mergeCommonSubexpressions: Bool
+    /// Drop steps no output depends on.
+    public var eliminateDeadCode: Bool
+    /// Fuse elementwise chains (and a following reduction) into generated kernels.
+    public var fuseElementwise: Bool
+    /// Let buffers whose values are dead hold later results.
+    public var reuseBuffers: Bool
+
+    /// Chooses the passes.
+    public init(foldConstants: Bool = true, mergeCommonSubexpressions: Bool = true, eliminateDeadCode: Bool = true, fuseElementwise: Bool = true, reuseBuffers: Bool = true) {
+        self.foldConstants = foldConstants
+        self.mergeCommonSubexpressions = mergeCommonSubexpressions
+        self.eliminateDeadCode = eliminateDeadCode
+        self.fuseElementwise = fuseElementwise
+        self.reuseBuffers = reuseBuffers
+    }
+
+    /// Every pass off: the program replays exactly what was traced.
+    public static let none = JitOptions(foldConstants: false, mergeCommonSubexpressions: false, eliminateDeadCode: false, fuseElementwise: false, reuseBuffers: false)
+}
+
+/// The static argument of a jitted function that has none.
+public struct NoStaticArgument: Hashable, Sendable {
+    /// The only value.
+    public init() {}
+}
+
+/// A tensor whose values are a compile-time constant of a jitted function: pass it as
+/// (part of) the static argument. Programs are cached by its values, so a different
+/// tensor with equal values reuses the program and different values retrace.
+public struct JitConstant: Hashable, @unchecked Sendable {
+    /// The tensor (read by the function like any captured tensor).
+    public let tensor: Tensor
+    private let key: [Double]
+    private let shape: [Int]
+    private let dtype: DType
+
+    /// Marks `tensor` as constant (reads its values once, here).
+    public init(_ tensor: Tensor) {
+        self.tensor = tensor
+        key = (try? tensor.doubles()) ?? []
+        shape = tensor.shape
+        dtype = tensor.dtype
+    }
+
+    public static func == (lhs: JitConstant, rhs: JitConstant) -> Bool {
+        lhs.shape == rhs.shape && lhs.dtype == rhs.dtype && lhs.key.map(\.bitPattern) == rhs.key.map(\.bitPattern)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(shape)
+        hasher.combine(dtype)
+        for value in key { hasher.combine(value.bitPattern) }
+    }
+}
+
+/// A function compiled by `jit`: call it like the function. The first call with a new
+/// signature (input shapes, dtypes and device, and the static argument) traces the
+/// function and compiles a program; later calls with that signature replay it.
+public final class JitFunction<Input: TensorTree, Static: Hashable, Output: TensorTree>: @unchecked Sendable {
+    private struct Signature: Hashable {
+        var shapes: [[Int]]
+        var dtypes: [DType]
+        var device: Device
+        var staticValue: Static
+    }
+
+    private enum Compiled {
+        case program(JitProgram, template: Output)
+        case failed(AdjointError, template: Output)
+    }
+
+    /// The name used in error messages.
+    public let name: String
+    /// The passes programs are compiled with.
+    public let options: JitOptions
+    private let function: (Input, Static) -> Output
+    private let lock = NSLock()
+    private var cache: [Signature: Compiled] = [:]
+    private var traces = 0
+    private var hits = 0
+    private var last: JitProgramSummary?
+
+    init(name: String, options: JitOptions, function: @escaping (Input, Static) -> Output) {
+        self.name = name
+        self.options = options
+        self.function = function
+    }
+
+    /// How many times the function has been traced (once per new signature).
+    public var traceCount: Int { lock.withLock { traces } }
+    /// Calls served by an already compiled program.
+    public var cacheHits: Int { lock.withLock { hits } }
+    /// Programs compiled so far.
+    public var cachedPrograms: Int { lock.withLock { cache.count } }
+    /// The summary of the program the last call ran (nil before the first call, or when
+    /// that call ran the function directly).
+    public var lastProgram: JitProgramSummary? { lock.withLock { last } }
+
+    /// Runs the compiled program for `input` and `staticValue`, tracing first when this
+    /// signature is new.
+    ///
+    /// Inside an enclosing trace, or when an input carries gradient history or a vmap
+    /// batch (jit inside `grad` or `vmap`), the function runs directly, so every
+    /// composition order gives the same values.
+    public func callAsFunction(_ input: Input, static staticValue: Static, file: StaticString = #fileID, line: UInt = #line) -> Output {
+        let tensors = input.tensors
+        if Tracer.current != nil || tensors.contains(where: { $0.node != nil || $0.batch != nil }) {
+            return function(input, staticValue)
+        }
+        let device = tensors.first?.device ?? Device.default
+        if let other = tensors.first(where: { $0.device != device }) {
+            fatalError("Adjoint.jit(\(name)): inputs on \(device) and \(other.device) (at \(file):\(line)); a program runs on one device")
+        }
+        let signature = Signature(shapes: tensors.map(\.shape), dtypes: tensors.map(\.dtype), device: device, staticValue: staticValue)
+        let compiled: Compiled
+        if let cached = lock.withLock({ cache[signature] }) {
+            lock.withLock { hits += 1 }
+            compiled = cached
+        } else {
+            compiled = trace(input, tensors, staticValue, device: device)
+            lock.withLock {
+                cache[signature] = compiled
+                traces += 1
+            }
+        }
+        switch compiled {
+        case .program(let program, let template):
+            lock.withLock { last = program.summary }
+            return template.replacingTensors(program.run(tensors))
+        case .failed(let error, let template):
+            return template.mapTensors { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: Layout(contiguous: $0.shape)) }
+        }
+    }
+
+    private func trace(_ input: Input, _ tensors: [Tensor], _ staticValue: Static, device: Device) -> Compiled {
+        let tracer = Tracer(name: name, device: device)
+        let placeholders = tensors.enumerated().map { tracer.input($0.offset, shape: $0.element.shape, dtype: $0.element.dtype) }
+        let output = Tracer.$current.withValue(tracer) { function(input.replacingTensors(placeholders), staticValue) }
+        let results = output.tensors
+        if let batched = results.first(where: { $0.batch != nil }) {
+            fatalError("Adjoint.jit(\(name)): the function returned a tensor batched by an enclosing vmap (shape \(batched.shape))")
+        }
+        let template = output.mapTensors { $0.value }
+        if let problem = tracer.problems.first {
+            return .failed(Tracer.error(name, problem), template: template)
+        }
+        tracer.finish(outputs: results)
+        return .program(JitProgram(graph: tracer.graph, options: options), template: template)
+    }
+}
+
+extension JitFunction where Static == NoStaticArgument {
+    /// Runs the compiled program for `input` (tracing first when its signature is new).
+    public func callAsFunction(_ input: Input) -> Output {
+        self(input, static: NoStaticArgument())
+    }
+}
+
+/// Compiles `function`: the first call traces it on symbolic tensors, recording every
+/// primitive it runs (forward and backward alike: `grad`, `vjp`, `jvp` and `vmap` inside
+/// it are traced too), optimizes the graph (constant folding, common subexpressions, dead
+/// code, elementwise fusion into generated kernels, buffer reuse) and replays the program
+/// on later calls with the same input shapes, dtypes and device. See docs/JIT.md.
+///
+/// ```swift
+/// let step = jit { (x: Tensor) in (x.exp() * 2 + 1).sum() }
+/// let y = step(Tensor([1, 2, 3] as [Float]))   // traces and compiles
+/// let z = step(Tensor([4, 5, 6] as [Float]))   // replays
+/// ```
+///
+/// The function must not read tensor values on the host (`scalars`, `item`): those throw
+/// `AdjointError.tracing` while tracing, and the outputs of that call carry the error.
+/// Swift values and tensors captured from outside are constants of the program.
+public func jit<Input: TensorTree, Output: TensorTree>(
+    name: String = "function", options: JitOptions = JitOptions(), _ function: @escaping (Input) -> Output
+) -> JitFunction<Input, NoStaticArgument, Output> {
+    JitFunction(name: name, options: options) { input, _ in function(input) }
+}
+
+/// Compiles `function` with a static argument: a Swift value (or `JitConstant` tensors)
+/// folded into the program as a constant. Calls with a new static value retrace.
+///
+/// ```swift
+/// let scaled = jit { (x: Tensor, power: Int) in x.pow(Double(power)).sum() }
+/// scaled(x, static: 3)
+/// ```
+public func jit<Input: TensorTree, Static: Hashable, Output: TensorTree>(
+    name: String = "function", options: JitOptions = JitOptions(), _ function: @escaping (Input, Static) -> Output
+) -> JitFunction<Input, Static, Output> {
+    JitFunction(name: name, options: options, function: function)
+}

@@ -1,0 +1,138 @@
+import Foundation
+
+/// What one compiled program does per call, for tests, benchmarks and curiosity.
+public struct JitProgramSummary: Sendable, CustomStringConvertible {
+    /// Primitive calls the trace recorded.
+    public var tracedSteps: Int
+    /// Steps removed by each pass.
+    public var foldedSteps = 0, mergedSteps = 0, deadSteps = 0, fusedAwaySteps = 0
+    /// Launches per call (primitives and fused kernels).
+    public var launches: Int
+    /// Generated kernels among them.
+    public var fusedKernels: Int
+    /// Tensors the program holds as constants (captured or folded).
+    public var constants: Int
+    /// Buffers allocated per call (after reuse planning), and their bytes.
+    public var slots: Int
+    public var slotBytes: Int
+    /// Each launch, e.g. `matmul` or `fused(4 ops + reduce.sum)`.
+    public var kernels: [String]
+
+    public var description: String {
+        "\(tracedSteps) traced steps -> \(launches) launches (\(fusedKernels) fused; folded \(foldedSteps), merged \(mergedSteps), "
+            + "dead \(deadSteps), fused away \(fusedAwaySteps)), \(constants) constants, \(slots) buffers (\(slotBytes) B)"
+    }
+}
+
+/// A traced graph after the passes, ready to replay against the device's backend.
+final class JitProgram: @unchecked Sendable {
+    let graph: JitGraph
+    let plan: BufferPlan
+    let summary: JitProgramSummary
+    private let runsOnDevice: [Bool]
+
+    init(graph traced: JitGraph, options: JitOptions) {
+        var graph = traced
+        var summary = JitProgramSummary(tracedSteps: graph.steps.count, launches: 0, fusedKernels: 0, constants: 0, slots: 0, slotBytes: 0, kernels: [])
+        if options.foldConstants { summary.foldedSteps = graph.foldConstants() }
+        if options.mergeCommonSubexpressions { summary.mergedSteps = graph.mergeCommonSubexpressions() }
+        if options.eliminateDeadCode { summary.deadSteps = graph.eliminateDeadCode() }
+        let backend = try? DeviceRegistry.shared.backend(for: graph.device)
+        if options.fuseElementwise, backend is CPUBackend || backend is OpenCLBackend {
+            summary.fusedAwaySteps = graph.fuseElementwise()
+        }
+        plan = BufferPlan(graph: graph, reuse: options.reuseBuffers)
+        runsOnDevice = graph.steps.map { step in
+            guard let call = step.primitive, let backend else { return true }
+            return backend.supports(call, inputs: step.inputs.map(\.dtype), output: step.dtype)
+        }
+        summary.launches = graph.steps.count
+        summary.constants = graph.constants.count
+        summary.slots = plan.slotBytes.count
+        summary.slotBytes = plan.slotBytes.reduce(0, +)
+        summary.kernels = graph.steps.map { step in
+            switch step.kernel {
+            case .primitive(let call): return call.description
+            case .fused(let kernel):
+                let ops = kernel.nodes.count - kernel.operands.count
+                return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + ")"
+            }
+        }
+        summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") }.count
+        self.graph = graph
+        self.summary = summary
+        if ProcessInfo.processInfo.environment["ADJOINT_DUMP_KERNELS"] == "1" { dump() }
+    }
+
+    /// Prints every generated kernel (OpenCL source; the CPU interprets the same nodes).
+    private func dump() {
+        for step in graph.steps {
+            guard case .fused(let kernel) = step.kernel else { continue }
+            print("// adjoint jit: \(kernel.name) on \(graph.device), \(kernel.fusedLaunches) launches in one (after the UN_/BI_/CV_ functors of elementwise.cl)\n\(kernel.kernelSource)")
+        }
+    }
+
+    /// Runs the program on `inputs` (one per input placeholder, matching the traced
+    /// shapes and dtypes). Environment errors come back as failed output tensors.
+    func run(_ inputs: [Tensor]) -> [Tensor] {
+        let device = graph.device
+        func failed(_ error: AdjointError) -> [Tensor] {
+            graph.outputs.map { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: $0.layout) }
+        }
+        let bound = inputs.map { $0.value.contiguous() }
+        if let failure = bound.lazy.compactMap(\.failure).first ?? graph.constants.lazy.compactMap(\.failure).first { return failed(failure) }
+        var buffers = [DeviceBuffer?](repeating: nil, count: graph.buffers.count)
+        for (index, id) in graph.inputs.enumerated() { buffers[id] = bound[index].storage.buffer }
+        var slots = [DeviceBuffer?](repeating: nil, count: plan.slotBytes.count)
+        do {
+            let backend = try DeviceRegistry.shared.backend(for: device)
+            func view(_ operand: JitOperand) -> BufferView {
+                switch operand.ref {
+                case .constant(let id): return BufferView(buffer: graph.constants[id].buffer!, layout: operand.layout, dtype: operand.dtype)
+                case .buffer(let id): return BufferView(buffer: buffers[id]!, layout: operand.layout, dtype: operand.dtype)
+                }
+            }
+            for (index, step) in graph.steps.enumerated() {
+                if buffers[step.output] == nil, let slot = plan.slotOf[step.output] {
+                    if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
+                    buffers[step.output] = slots[slot]
+                }
+                let output = BufferView(buffer: buffers[step.output]!, layout: step.layout, dtype: step.dtype)
+                let views = step.inputs.map(view)
+                switch step.kernel {
+                case .primitive(var call):
+                    if step.drawsFromStream, case .random(let distribution, _, _) = call {
+                        let (seed, offset) = RandomStream.next()
+                        call = .random(distribution, seed: seed, offset: offset)
+                    }
+                    if runsOnDevice[index] {
+                        try backend.execute(call, inputs: views, output: output)
+                    } else {
+                        try Dispatch.fallback(call, views, output: output, backend: backend)
+                    }
+                case .fused(let kernel):
+                    if let cpu = backend as? CPUBackend {
+                        cpu.runFused(kernel, inputs: views, output: output)
+                    } else if let openCL = backend as? OpenCLBackend {
+                        try openCL.runFused(kernel, inputs: views, output: output)
+                    }
+                }
+            }
+        } catch let error as AdjointError {
+            return failed(error)
+        } catch {
+            return failed(.unsupported("jit replay: \(error)"))
+        }
+        var storages: [Int: Storage] = [:]
+        return graph.outputs.map { output in
+            switch output.ref {
+            case .constant(let id):
+                return Tensor(storage: graph.constants[id], layout: output.layout)
+            case .buffer(let id):
+                let storage = storages[id] ?? Storage(device: device, dtype: graph.buffers[id].dtype, buffer: buffers[id]!)
+                storages[id] = storage
+                return Tensor(storage: storage, layout: output.layout)
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Adjoint
+import AdjointNN
+import AdjointTestSupport
+import Foundation
+import Testing
+
+/// The `Jit` module: a whole training step (forward, backward, optimizer update) compiled
+/// once and replayed, against the same step run eagerly; on every device.
+@Suite struct JitModuleTests {
+    struct Setup {
+        let model: Sequential
+        let gv: GradValues
+        let optimizer: Optimizer
+    }
+
+    static func setup(_ optimizer: String) -> Setup {
+        let model = Sequential { Linear(2, 16, seed: 1); relu; Linear(16, 3, seed: 2) }
+        let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
+        let opt: Optimizer = optimizer == "adam" ? Adam(model.vars(), learningRate: 0.05) : Momentum(model.vars(), learningRate: 0.1)
+        return Setup(model: model, gv: gv, optimizer: opt)
+    }
+
+    static func losses(_ optimizer: String, jitted: Bool, steps: Int, on device: Device) throws -> (losses: [Double], weights: [[Double]], traces: Int) {
+        try withDevice(device) { () throws in
+            let (x, y) = TrainingTests.blobs(on: device)
+            let s = setup(optimizer)
+            let step: (Tensor, Tensor) -> LossValues = { x, y in
+                let (g, v) = s.gv(x, y)
+                s.optimizer(lr: optimizer == "adam" ? 0.05 : 0.1, g)
+                return v
+            }
+            let compiled = Jit(step, vars: s.gv.vars() + s.optimizer.vars())
+            var losses: [Double] = []
+            for _ in 0..<steps {
+                let values = jitted ? compiled(x, y) : step(x, y)
+                if case .single(let loss) = values { losses.append(try loss.doubles()[0]) }
+            }
+            return (losses, try s.model.vars().tensors().map { try $0.doubles() }, compiled.traceCount)
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func jittedMomentumStepEqualsEagerStep(_ device: Device) throws {
+        let eager = try Self.losses("momentum", jitted: false, steps: 6, on: device)
+        let jitted = try Self.losses("momentum", jitted: true, steps: 6, on: device)
+        expectClose(jitted.losses, eager.losses, tolerance: 1e-4)
+        for (a, e) in zip(jitted.weights, eager.weights) { expectClose(a, e, tolerance: 1e-4) }
+        #expect(jitted.traces == 1)
+        #expect(jitted.losses.last! < jitted.losses.first!)
+    }
+
+    @Test(arguments: TestDevices.all)
+    func jittedAdamStepEqualsEagerStepRetracingOnTheHostCounter(_ device: Device) throws {
+        let eager = try Self.losses("adam", jitted: false, steps: 3, on: device)
+        let jitted = try Self.losses("adam", jitted: true, steps: 3, on: device)
+        expectClose(jitted.losses, eager.losses, tolerance: 1e-4)
+        for (a, e) in zip(jitted.weights, eager.weights) { expectClose(a, e, tolerance: 1e-4) }
+        #expect(jitted.traces == 3)
+    }
+
+    @Test func trainingStepProgramIsFused() throws {
+        let (x, y) = TrainingTests.blobs(on: .cpu)
+        let s = withDevice(.cpu) { Self.setup("momentum") }
+        let step = Jit({ x, y in
+            let (g, v) = s.gv(x, y)
+            s.optimizer(lr: 0.1, g)
+            return v
+        }, vars: s.gv.vars() + s.optimizer.vars())
+        _ = step(x, y)
+        _ = step(x, y)
+        let program = try #require(step.lastProgram)
+        #expect(step.cacheHits == 1)
+        #expect(program.fusedKernels > 0)
+        #expect(program.launches <= program.tracedSteps * 2 / 3, "\(program) \(program.kernels)")
+    }
+}

@@ -1,0 +1,263 @@
+import Adjoint
+import AdjointTestSupport
+import Foundation
+import Testing
+
+/// jit: every registry op (forward and gradient) and the transform suite's functions
+/// compiled against running them eagerly, composition with grad and vmap, the signature
+/// cache, static arguments, the host-read error, and one test per pass; on every device.
+@Suite struct JitTests {
+    struct Case: CustomStringConvertible, Sendable {
+        let op: OpInfo
+        let device: Device
+        var description: String { "\(op.name)@\(device)" }
+    }
+
+    static var cases: [Case] {
+        TestDevices.all.flatMap { device in OpRegistry.all.map { Case(op: $0, device: device) } }
+    }
+
+    static func inputs(_ op: OpInfo, _ shapes: [[Int]], device: Device, seed: UInt64 = 5) -> [Tensor] {
+        var data = TestData(seed: seed &+ UInt64(op.name.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
+        return shapes.map { Tensor(doubles: data.values($0.reduce(1, *), domain: op.domain), shape: $0, dtype: .float32, on: device) }
+    }
+
+    @Test(arguments: cases)
+    func everyOpForwardAndGradientMatchEager(_ testCase: Case) throws {
+        let op = testCase.op, device = testCase.device
+        for shapes in op.shapes {
+            let inputs = Self.inputs(op, shapes, device: device)
+            let forward = jit(name: op.name) { (x: [Tensor]) in op.apply(x) }
+            expectClose(forward(inputs), try op.apply(inputs).doubles(), tolerance: 1e-5, "\(op.name) \(shapes) on \(device)")
+            let gradient = { (x: [Tensor]) in grad { (y: [Tensor]) in (op.apply(y) * op.apply(y)).sum() }(x) }
+            let compiled = jit(name: "grad \(op.name)", gradient)
+            let expected = gradient(inputs)
+            let actual = compiled(inputs)
+            for (a, e) in zip(actual, expected) {
+                expectClose(a, try e.doubles(), tolerance: 1e-4, "grad \(op.name) \(shapes) on \(device)")
+            }
+            // A second call with new values replays the program.
+            let others = Self.inputs(op, shapes, device: device, seed: 99)
+            expectClose(forward(others), try op.apply(others).doubles(), tolerance: 1e-5, "\(op.name) replay on \(device)")
+            #expect(forward.traceCount == 1 && forward.cacheHits == 1)
+        }
+    }
+
+    static func mlpLoss(_ p: [Tensor]) -> Tensor {
+        let hidden = (p[0].matmul(p[1]) + p[2]).tanh()
+        return (hidden.matmul(p[3]).logSoftmax(axis: -1) * p[4]).sum() * -1
+    }
+
+    @Test(arguments: TestDevices.all)
+    func transformsInsideJitMatchEager(_ device: Device) throws {
+        let x = Tensor.randomNormal([4, 3], seed: 1, on: device)
+        let w = Tensor.randomNormal([3, 5], seed: 2, on: device)
+        let b = Tensor.randomNormal([5], seed: 3, on: device)
+        let v = Tensor.randomNormal([5, 2], seed: 4, on: device)
+        let labels = Tensor.randomUniform([4, 2], seed: 5, on: device)
+        let params = [x, w, b, v, labels]
+        let functions: [(String, ([Tensor]) -> [Tensor])] = [
+            ("grad", { grad(Self.mlpLoss)($0) }),
+            ("valueAndGrad", { let (value, g) = valueAndGrad(Self.mlpLoss)($0); return [value] + g }),
+            ("vjp", { p in let (value, pullback) = vjp({ (q: [Tensor]) in (q[0].sin() * q[0]).sum(axis: 1) }, p); return [value] + pullback(value.cos()) }),
+            ("jvp", { p in let r = jvp({ (q: Tensor) in (q.exp() * q).sum() }, primal: p[0], tangent: p[0].cos()); return [r.value, r.tangent] }),
+            ("jacrev", { p in [jacrev { (q: Tensor) in (q * q).sin() }(p[2])] }),
+            ("hessian", { p in [hessian { (q: Tensor) in (q.tanh() * q).sum() }(p[2])] }),
+            ("vmap", { p in [vmap { (row: Tensor) in (row.matmul(p[1]) + p[2]).relu().sum() }(p[0])] }),
+            ("vmap of grad", { p in [vmap(grad { (row: Tensor) in (row.matmul(p[1]).sigmoid()).sum() })(p[0])] }),
+        ]
+        for (name, function) in functions {
+            let compiled = jit(name: name, function)
+            let expected = function(params)
+            for _ in 0..<2 {
+                let actual = compiled(params)
+                #expect(actual.count == expected.count)
+                for (a, e) in zip(actual, expected) {
+                    #expect(a.shape == e.shape, "\(name)")
+                    expectClose(a, try e.doubles(), tolerance: 1e-4, "\(name) on \(device)")
+                }
+            }
+            #expect(compiled.traceCount == 1, "\(name)")
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func jitComposesWithGradAndVmapOutside(_ device: Device) throws {
+        let f = jit { (x: Tensor) in (x.sin() * x + 1).sum() }
+        let x = Tensor([0.5, -1, 2] as [Float], on: device)
+        expectClose(grad { (y: Tensor) in f(y) }(x), try grad { (y: Tensor) in (y.sin() * y + 1).sum() }(x).doubles(), tolerance: 1e-5)
+        let rows = Tensor([[1, 2, 3], [4, 5, 6]] as [[Float]], on: device)
+        expectClose(vmap { (row: Tensor) in f(row) }(rows), try vmap { (row: Tensor) in (row.sin() * row + 1).sum() }(rows).doubles(), tolerance: 1e-5)
+        // jit of a jitted function inlines the inner one into the outer trace.
+        let outer = jit { (y: Tensor) in f(y) * 2 }
+        expectClose(outer(x), [2 * (try (x.sin() * x + 1).sum().doubles()[0])], tolerance: 1e-5)
+    }
+
+    @Test(arguments: TestDevices.all)
+    func retracesOnNewSignatureAndCachesPrograms(_ device: Device) throws {
+        let f = jit { (x: Tensor) in x * 2 + 1 }
+        _ = f(Tensor.ones([3], on: device))
+        _ = f(Tensor.zeros([3], on: device))
+        #expect(f.traceCount == 1 && f.cacheHits == 1)
+        _ = f(Tensor.ones([4], on: device))
+        #expect(f.traceCount == 2)
+        _ = f(Tensor.ones([4], dtype: .float64, on: device))
+        #expect(f.traceCount == 3)
+        expectClose(f(Tensor.ones([3], on: device)), [3, 3, 3])
+        #expect(f.traceCount == 3 && f.cacheHits == 2 && f.cachedPrograms == 3)
+        if device != .cpu {
+            _ = f(Tensor.ones([3]).to(.cpu))
+            #expect(f.traceCount == 4)
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func staticArgumentsAreFoldedAndRetrace(_ device: Device) throws {
+        let power = jit { (x: Tensor, exponent: Int) in x.pow(Double(exponent)).sum() }
+        let x = Tensor([1, 2, 3] as [Float], on: device)
+        expectClose(power(x, static: 2), [14], tolerance: 1e-5)
+        expectClose(power(x, static: 3), [36], tolerance: 1e-5)
+        expectClose(power(x, static: 2), [14], tolerance: 1e-5)
+        #expect(power.traceCount == 2 && power.cacheHits == 1)
+
+        let scaled = jit { (x: Tensor, scale: JitConstant) in x * (scale.tensor.exp() + 1) }
+        let first = JitConstant(Tensor([0, 1, 2] as [Float], on: device))
+        expectClose(scaled(x, static: first), [2, 2 * (M_E + 1), 3 * (exp(2) + 1)], tolerance: 1e-5)
+        #expect(scaled.lastProgram!.launches == 1, "exp(scale) + 1 folds; one multiply is left: \(scaled.lastProgram!)")
+        _ = scaled(x, static: JitConstant(Tensor([0, 1, 2] as [Float], on: device)))
+        #expect(scaled.traceCount == 1)
+        expectClose(scaled(x, static: JitConstant(Tensor([0, 0, 0] as [Float], on: device))), [2, 4, 6], tolerance: 1e-5)
+        #expect(scaled.traceCount == 2)
+    }
+
+    @Test func hostReadWhileTracingIsAClearError() throws {
+        let f = jit(name: "reader") { (x: Tensor) -> Tensor in
+            let first = (try? x.item(as: Float.self)) ?? 0
+            return x * Double(first)
+        }
+        let y = f(Tensor([2] as [Float]))
+        #expect(throws: AdjointError.self) { try y.doubles() }
+        do {
+            _ = try y.doubles()
+        } catch {
+            #expect("\(error)".contains("jit(reader) cannot trace"))
+            #expect("\(error)".contains("reads the values of a traced tensor"))
+        }
+    }
+
+    @Test func processRandomStreamAdvancesOnReplay() throws {
+        let noise = jit { (x: Tensor) in x + Tensor.randomNormal([3]) }
+        let zero = Tensor.zeros([3])
+        let a = try noise(zero).doubles(), b = try noise(zero).doubles()
+        #expect(a != b)
+        let seeded = jit { (x: Tensor) in x + Tensor.randomNormal([3], seed: 7) }
+        #expect(try seeded(zero).doubles() == seeded(zero).doubles())
+    }
+
+    // MARK: - Passes
+
+    @Test func deadCodeEliminationRemovesUnusedWork() throws {
+        let function = { (x: Tensor) -> Tensor in
+            _ = x.exp().matmul(x.transposed())
+            return x * 3
+        }
+        let off = jit(options: JitOptions(eliminateDeadCode: false, fuseElementwise: false), function)
+        let on = jit(options: JitOptions(fuseElementwise: false), function)
+        let x = Tensor.randomNormal([4, 4], seed: 3)
+        expectClose(on(x), try off(x).doubles())
+        #expect(on.lastProgram!.deadSteps == 2)
+        #expect(on.lastProgram!.launches == off.lastProgram!.launches - 2)
+        #expect(on.lastProgram!.kernels == ["binary.mul"])
+    }
+
+    @Test func commonSubexpressionsMerge() throws {
+        let function = { (x: Tensor) -> Tensor in x.exp() * x.exp() + x.exp() }
+        let off = jit(options: JitOptions(mergeCommonSubexpressions: false, fuseElementwise: false), function)
+        let on = jit(options: JitOptions(fuseElementwise: false), function)
+        let x = Tensor.randomNormal([5], seed: 4)
+        expectClose(on(x), try off(x).doubles())
+        #expect(on.lastProgram!.mergedSteps == 2)
+        #expect(on.lastProgram!.kernels == ["unary.exp", "binary.mul", "binary.add"])
+        #expect(off.lastProgram!.launches == 5)
+    }
+
+    @Test func constantFoldingEvaluatesConstantSubgraphsAtCompileTime() throws {
+        let table = Tensor([1, 2, 3] as [Float])
+        let function = { (x: Tensor) -> Tensor in x * (table.exp() * 2 + Tensor.ones([3])).sqrt() }
+        let off = jit(options: JitOptions(foldConstants: false, fuseElementwise: false), function)
+        let on = jit(options: JitOptions(fuseElementwise: false), function)
+        let x = Tensor([1, -1, 2] as [Float])
+        expectClose(on(x), try off(x).doubles(), tolerance: 1e-6)
+        #expect(on.lastProgram!.kernels == ["binary.mul"])
+        #expect(on.lastProgram!.foldedSteps >= 4)
+        #expect(off.lastProgram!.launches >= 5)
+    }
+
+    @Test(arguments: TestDevices.all)
+    func fusionReducesLaunches(_ device: Device) throws {
+        let function = { (x: [Tensor]) -> Tensor in
+            ((x[0] * x[1] + 1).tanh() * 0.5 + x[0].sigmoid()).relu().sum(axis: 0)
+        }
+        let x = [Tensor.randomNormal([300, 40], seed: 8, on: device), Tensor.randomNormal([40], seed: 9, on: device)]
+        let unfused = jit(options: JitOptions(fuseElementwise: false), function)
+        let fused = jit(function)
+        let expected = try function(x).doubles()
+        expectClose(unfused(x), expected, tolerance: 1e-4)
+        expectClose(fused(x), expected, tolerance: 1e-4)
+        // Other suites share the device's ledger; the least of several calls is this call's count.
+        func launches(_ compiled: JitFunction<[Tensor], NoStaticArgument, Tensor>) throws -> Int {
+            var fewest = Int.max
+            for _ in 0..<8 {
+                try device.synchronize()
+                let before = device.ledger.launches
+                _ = try compiled(x).doubles()
+                fewest = min(fewest, device.ledger.launches - before)
+            }
+            return fewest
+        }
+        let fusedLaunches = try launches(fused), unfusedLaunches = try launches(unfused)
+        #expect(fused.lastProgram!.fusedKernels == 1)
+        #expect(fused.lastProgram!.launches == 1, "\(fused.lastProgram!.kernels)")
+        #expect(unfused.lastProgram!.launches >= 8, "\(unfused.lastProgram!.kernels)")
+        #expect(fusedLaunches == 1 && unfusedLaunches == unfused.lastProgram!.launches, "fused \(fusedLaunches) vs \(unfusedLaunches)")
+    }
+
+    @Test(arguments: TestDevices.all)
+    func fusedKernelsCoverEveryFloatAndBoolOp(_ device: Device) throws {
+        let function = { (x: [Tensor]) -> [Tensor] in
+            let a = x[0], b = x[1]
+            let unary = a.exp() + a.sin() + a.cos() + a.tanh() + a.abs().sqrt() + (a.abs() + 0.5).log() + a.sign() + a.floor() + a.round() + a.sigmoid() - a
+            let binary = (a / (b.abs() + 1)).pow(2) + a.maximum(b) + a.minimum(b) - b
+            let mask = ((a .< b) .& (a .>= -1)) .| (a .== b).logicalNot()
+            let picked = Tensor.where(mask, unary, binary) + mask.cast(to: .float32) + (a .> 0).cast(to: .float32)
+            return [picked, picked.max(axis: 1), picked.min(axis: 0), (picked .!= 0)]
+        }
+        let x = [Tensor.randomNormal([6, 7], seed: 1, on: device), Tensor.randomNormal([7], seed: 2, on: device)]
+        let expected = function(x)
+        let compiled = jit(function)
+        let actual = compiled(x)
+        for (a, e) in zip(actual, expected) { expectClose(a, try e.doubles(), tolerance: 1e-4) }
+        #expect(compiled.lastProgram!.fusedKernels >= 2, "\(compiled.lastProgram!)")
+    }
+
+    @Test(arguments: TestDevices.all)
+    func bufferReuseLowersPeakBuffers(_ device: Device) throws {
+        let function = { (x: Tensor) -> Tensor in
+            var y = x
+            for _ in 0..<6 { y = y.matmul(x).tanh() }
+            return y
+        }
+        let x = Tensor.randomNormal([8, 8], seed: 2, on: device) * 0.3
+        let without = jit(options: JitOptions(fuseElementwise: false, reuseBuffers: false), function)
+        let with = jit(options: JitOptions(fuseElementwise: false), function)
+        expectClose(with(x), try without(x).doubles(), tolerance: 1e-5)
+        #expect(without.lastProgram!.slots == 12)
+        #expect(with.lastProgram!.slots <= 3, "\(with.lastProgram!)")
+    }
+
+    @Test func noPassesReplayTheTraceAsRecorded() throws {
+        let f = jit(options: .none) { (x: Tensor) in (x * 2).exp() }
+        expectClose(f(Tensor([0, 1] as [Float])), [1, exp(2)], tolerance: 1e-5)
+        #expect(f.lastProgram!.kernels == ["binary.mul", "unary.exp"])
+    }
+}
