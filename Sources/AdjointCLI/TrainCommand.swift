@@ -97,8 +97,10 @@ struct TrainCommand: ParsableCommand {
                 if interruptRequested != 0 { break epochs }
             }
             progress.finish()
-            let accuracy = try Classifier.accuracy(of: network, on: test, kind: kind, device: device)
+            // The epoch's time is its training steps; evaluation is reported apart.
+            try device.synchronize()
             epochSeconds.append(Date().timeIntervalSince(started))
+            let accuracy = try Classifier.accuracy(of: network, on: test, kind: kind, device: device)
             losses.append(lossSum / Double(Swift.max(lossSamples, 1)))
             accuracies.append(accuracy)
             print(String(format: "epoch %d: loss %.4f, test accuracy %.4f (%.1f s)", epoch + 1, losses.last!, accuracy, epochSeconds.last!))

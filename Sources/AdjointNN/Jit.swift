@@ -5,10 +5,10 @@ import Adjoint
 ///
 /// The variables' values (weights, optimizer moments, batch-norm statistics) are inputs of
 /// the compiled program and their new values are outputs, written back after every call,
-/// so the program never holds stale weights. Variables whose state lives on the host (the
-/// `StepCounter` of Adam, `RandomState`) are static arguments: a new value retraces, so
-/// steps that advance them (Adam, dropout) retrace on every call; SGD and Momentum steps
-/// replay one program. See docs/JIT.md.
+/// so the program never holds stale weights. Optimizer state, Adam's `StepCounter`
+/// included, lives on the device, so SGD, Momentum and Adam steps replay one program.
+/// `RandomState` keeps its stream on the host and is a static argument: a step that draws
+/// from it (dropout) retraces on every call. See docs/JIT.md.
 ///
 /// ```swift
 /// let step = Jit({ x, y in
@@ -35,8 +35,8 @@ public final class Jit<Output: TensorTree>: Module, @unchecked Sendable {
         variables = vars
         var seen = Set<ObjectIdentifier>()
         let unique = vars.variables.filter { seen.insert(ObjectIdentifier($0)).inserted }
-        deviceVars = unique.filter { $0 is TrainVar || type(of: $0) == StateVar.self }
-        hostVars = unique.filter { !($0 is TrainVar || type(of: $0) == StateVar.self) }
+        deviceVars = unique.filter { !($0 is RandomState) }
+        hostVars = unique.filter { $0 is RandomState }
         super.init()
         compiled = jit(name: name, options: options) { [unowned self] (tensors: [Tensor], state: HostState) -> [Tensor] in
             let inputCount = tensors.count - deviceVars.count

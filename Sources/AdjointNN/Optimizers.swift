@@ -1,26 +1,21 @@
 import Adjoint
 import Foundation
 
-/// A step counter kept on the host (so reading it never waits for a device) and exposed
-/// as a `StateVar` (a float64 scalar) so checkpoints carry it.
+/// Counts steps on the optimizer's device: a float32 scalar (exact to 2^24 steps) that
+/// the update reads as a tensor, so a compiled (`Jit`) training step replays without
+/// retracing and an eager step never waits for the host.
 public final class StepCounter: StateVar, @unchecked Sendable {
-    /// The number of steps taken.
-    public private(set) var count = 0
+    /// A counter at zero on `device` (default: the current default device).
+    public init(on device: Device? = nil) { super.init(Tensor.zeros([], on: device)) }
 
-    /// A counter at zero.
-    public init() { super.init(Tensor(Double(0), on: .cpu)) }
+    /// The number of steps taken (reads the device).
+    public var count: Int { Int((try? value.item(as: Float.self)) ?? 0) }
 
-    override public var value: Tensor {
-        get { Tensor(Double(count), on: .cpu) }
-        set { count = Int((try? newValue.item(as: Double.self)) ?? Double(count)) }
-    }
-
-    override public func assign(_ newValue: Tensor, file: StaticString = #fileID, line: UInt = #line) { value = newValue }
-
-    /// Advances and returns the new count.
-    public func increment() -> Int {
-        count += 1
-        return count
+    /// Advances by one and returns the new count as a tensor.
+    @discardableResult
+    public func increment() -> Tensor {
+        assign(value + 1)
+        return value
     }
 }
 
@@ -132,8 +127,8 @@ public class Adam: Optimizer, @unchecked Sendable {
     public let m: [StateVar]
     /// Second moments.
     public let v: [StateVar]
-    /// Steps taken.
-    public let steps = StepCounter()
+    /// Steps taken, on the variables' device.
+    public let steps: StepCounter
 
     /// Adam over `vars`.
     public init(_ vars: VarCollection, learningRate: Double = 0.001, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
@@ -143,22 +138,39 @@ public class Adam: Optimizer, @unchecked Sendable {
         self.weightDecay = weightDecay
         m = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
         v = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
+        steps = StepCounter(on: vars.trainVars.first?.value.device)
         super.init(vars, learningRate: learningRate)
     }
 
-    override public func beginStep() { _ = steps.increment() }
+    /// Per step: 1 / (1 − β1ᵗ) and 1 / √(1 − β2ᵗ), device scalars computed from `steps`.
+    private var corrections: (first: Tensor, second: Tensor)?
+
+    override public func beginStep() {
+        let t = steps.increment()
+        corrections = (1 / Self.oneMinusPower(beta1, t), 1 / Self.oneMinusPower(beta2, t).sqrt())
+    }
+
+    /// 1 − βᵗ = −expm1(t·ln β) for a step-count tensor `t`, accurate in float32 where
+    /// `1 - pow(β, t)` would cancel (β2 = 0.999 at t = 1): Kahan's expm1, (u − 1)·x / ln u
+    /// with u = eˣ, and x itself when u rounds to 1.
+    static func oneMinusPower(_ beta: Double, _ t: Tensor) -> Tensor {
+        let x = t * Foundation.log(beta)
+        let u = x.exp()
+        let expm1 = Tensor.`where`(u .== 1, x, (u - 1) * x / u.log())
+        return -expm1
+    }
 
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
-        let t = Double(steps.count)
+        let one = Tensor(Float(1), on: steps.value.device)
+        let (firstCorrection, secondCorrection) = corrections ?? (one, one)
         var weights = refs[index].value
         if weightDecay != 0 { weights = weights - learningRate * weightDecay * weights }
         let first = beta1 * m[index].value + (1 - beta1) * gradient
         let second = beta2 * v[index].value + (1 - beta2) * gradient * gradient
         m[index].assign(first)
         v[index].assign(second)
-        let corrected = first / (1 - Foundation.pow(beta1, t))
-        let scale = (second / (1 - Foundation.pow(beta2, t))).sqrt() + epsilon
-        refs[index].value = weights - learningRate * corrected / scale
+        let scale = second.sqrt() * secondCorrection + epsilon
+        refs[index].value = weights - learningRate * (first * firstCorrection) / scale
     }
 }
 

@@ -50,12 +50,12 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
-    func jittedAdamStepEqualsEagerStepRetracingOnTheHostCounter(_ device: Device) throws {
-        let eager = try Self.losses("adam", jitted: false, steps: 3, on: device)
-        let jitted = try Self.losses("adam", jitted: true, steps: 3, on: device)
+    func jittedAdamStepEqualsEagerStepAndTracesOnce(_ device: Device) throws {
+        let eager = try Self.losses("adam", jitted: false, steps: 5, on: device)
+        let jitted = try Self.losses("adam", jitted: true, steps: 5, on: device)
         expectClose(jitted.losses, eager.losses, tolerance: 1e-4)
         for (a, e) in zip(jitted.weights, eager.weights) { expectClose(a, e, tolerance: 1e-4) }
-        #expect(jitted.traces == 3)
+        #expect(jitted.traces == 1, "the step counter is a device tensor, so Adam's bias correction needs no retrace")
     }
 
     @Test func trainingStepProgramIsFused() throws {
