@@ -51,6 +51,7 @@ struct BenchCommand: ParsableCommand {
                 case "W4": try suite.w4Jit()
                 case "W5": try suite.w5Jit()
                 case "W6": try suite.w6Jit()
+                case "FM": try suite.fashionMNIST(jitted: true)
                 default: continue
                 }
             }

@@ -2,27 +2,30 @@ import Adjoint
 import AdjointNN
 
 /// The main job's training steps (not a shared workload): one Adam step of `adjoint
-/// train`'s `mlp` and `cnn` at batch 128 on random images; an epoch is 468 such steps.
+/// train`'s `mlp` and `cnn` at batch 128 on random images, eager or jitted; an epoch is
+/// 468 such steps.
 extension Workloads {
-    func fashionMNIST() throws {
+    func fashionMNIST(jitted: Bool = false) throws {
         for kind in Classifier.Kind.allCases {
-            let small = try runSteps(kind, batch: 4, steps: 2, on: .cpu)
-            try requireClose(runSteps(kind, batch: 4, steps: 2, on: device), small, tolerance: 1e-4, "FM \(kind.rawValue) loss")
+            let small = try runSteps(kind, batch: 4, steps: 3, jitted: false, on: .cpu)
+            try requireClose(runSteps(kind, batch: 4, steps: 3, jitted: jitted, on: device), small, tolerance: 1e-4, "FM \(kind.rawValue) loss")
             let batch = 128
             let model = Classifier.make(kind, seed: 0, on: device)
-            let step = Classifier.makeStep(model: model, optimizer: Classifier.optimizer("adam", for: model, learningRate: 1e-3)!, learningRate: 1e-3)
+            let optimizer = Classifier.optimizer("adam", for: model, learningRate: 1e-3)!
+            let step = jitted ? Classifier.makeJittedStep(model: model, optimizer: optimizer, learningRate: 1e-3) : Classifier.makeStep(model: model, optimizer: optimizer, learningRate: 1e-3)
             let images = Tensor.randomUniform(kind.takesFlatInput ? [batch, 784] : [batch, 1, 28, 28], seed: 9, on: device)
             let labels = Tensor.randomInt([batch], low: 0, high: 10, seed: 10, on: device)
             let ((median, min), ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step(images, labels) }
-            harness.emit(workload: "FM-\(kind.rawValue)", impl: harness.impl, size: batch, median: median, min: min,
+            harness.emit(workload: "FM-\(kind.rawValue)", impl: jitted ? jitImpl : harness.impl, size: batch, median: median, min: min,
                          extra: ledger.merging(["epoch_s_estimate": (median * 468 / 100).rounded() / 10]) { $1 })
         }
     }
 
     /// The losses of `steps` Adam steps from seed 0 on fixed random data.
-    private func runSteps(_ kind: Classifier.Kind, batch: Int, steps: Int, on device: Device) throws -> [Double] {
+    private func runSteps(_ kind: Classifier.Kind, batch: Int, steps: Int, jitted: Bool, on device: Device) throws -> [Double] {
         let model = Classifier.make(kind, seed: 0, on: device)
-        let step = Classifier.makeStep(model: model, optimizer: Classifier.optimizer("adam", for: model, learningRate: 1e-3)!, learningRate: 1e-3)
+        let optimizer = Classifier.optimizer("adam", for: model, learningRate: 1e-3)!
+        let step = jitted ? Classifier.makeJittedStep(model: model, optimizer: optimizer, learningRate: 1e-3) : Classifier.makeStep(model: model, optimizer: optimizer, learningRate: 1e-3)
         let images = Tensor.randomUniform(kind.takesFlatInput ? [batch, 784] : [batch, 1, 28, 28], seed: 11, on: device)
         let labels = Tensor.randomInt([batch], low: 0, high: 10, seed: 12, on: device)
         return try (0..<steps).map { _ in try step(images, labels).item(as: Float.self) }.map(Double.init)

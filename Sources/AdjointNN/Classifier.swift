@@ -53,6 +53,14 @@ public enum Classifier {
         }
     }
 
+    /// `makeStep` compiled with `Jit`: forward, backward and the optimizer update replay
+    /// as one program per batch shape (the model's and the optimizer's variables are its
+    /// inputs and outputs).
+    public static func makeJittedStep(model: Sequential, optimizer: Optimizer, learningRate: Double) -> (Tensor, Tensor) -> Tensor {
+        let compiled = Jit(makeStep(model: model, optimizer: optimizer, learningRate: learningRate), vars: model.vars() + optimizer.vars(), name: "train step")
+        return { images, labels in compiled(images, labels) }
+    }
+
     /// Fraction of `data` classified correctly (evaluation mode, no gradients).
     public static func accuracy(of model: Sequential, on data: LabeledImages, kind: Kind, device: Device, batchSize: Int = 1000) throws -> Double {
         model.eval()

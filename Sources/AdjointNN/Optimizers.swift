@@ -129,6 +129,11 @@ public class Adam: Optimizer, @unchecked Sendable {
     public let v: [StateVar]
     /// Steps taken, on the variables' device.
     public let steps: StepCounter
+    /// `1 − β1ᵗ` and `1 − β2ᵗ` on the device, advanced as `q ← β·q + (1 − β)`: no host
+    /// value enters the update (a jitted step traces once), and unlike `1 − pow(β, t)` in
+    /// float32 nothing cancels (β2 = 0.999 rounds to float32 with a 1e-5 relative error in
+    /// `1 − β2`).
+    public let biasCorrections: [StateVar]
 
     /// Adam over `vars`.
     public init(_ vars: VarCollection, learningRate: Double = 0.001, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0) {
@@ -138,26 +143,21 @@ public class Adam: Optimizer, @unchecked Sendable {
         self.weightDecay = weightDecay
         m = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
         v = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
-        steps = StepCounter(on: vars.trainVars.first?.value.device)
+        let device = vars.trainVars.first?.value.device
+        steps = StepCounter(on: device)
+        biasCorrections = [StateVar(Tensor.zeros([], on: device)), StateVar(Tensor.zeros([], on: device))]
         super.init(vars, learningRate: learningRate)
     }
 
-    /// Per step: 1 / (1 − β1ᵗ) and 1 / √(1 − β2ᵗ), device scalars computed from `steps`.
+    /// This step's `1 / (1 − β1ᵗ)` and `1 / √(1 − β2ᵗ)`.
     private var corrections: (first: Tensor, second: Tensor)?
 
     override public func beginStep() {
-        let t = steps.increment()
-        corrections = (1 / Self.oneMinusPower(beta1, t), 1 / Self.oneMinusPower(beta2, t).sqrt())
-    }
-
-    /// 1 − βᵗ = −expm1(t·ln β) for a step-count tensor `t`, accurate in float32 where
-    /// `1 - pow(β, t)` would cancel (β2 = 0.999 at t = 1): Kahan's expm1, (u − 1)·x / ln u
-    /// with u = eˣ, and x itself when u rounds to 1.
-    static func oneMinusPower(_ beta: Double, _ t: Tensor) -> Tensor {
-        let x = t * Foundation.log(beta)
-        let u = x.exp()
-        let expm1 = Tensor.`where`(u .== 1, x, (u - 1) * x / u.log())
-        return -expm1
+        steps.increment()
+        for (correction, beta) in zip(biasCorrections, [beta1, beta2]) {
+            correction.assign(correction.value * beta + (1 - beta))
+        }
+        corrections = (1 / biasCorrections[0].value, 1 / biasCorrections[1].value.sqrt())
     }
 
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {

@@ -78,7 +78,7 @@ import Testing
     @Test func optimizerVarsNameTheirSlots() {
         let model = Linear(2, 1, on: .cpu)
         let names = Adam(model.vars()).vars().names
-        #expect(names == ["(Adam).m[0]", "(Adam).m[1]", "(Adam).v[0]", "(Adam).v[1]", "(Adam).steps"])
+        #expect(names == ["(Adam).m[0]", "(Adam).m[1]", "(Adam).v[0]", "(Adam).v[1]", "(Adam).steps", "(Adam).biasCorrections[0]", "(Adam).biasCorrections[1]"])
         #expect(Momentum(model.vars()).vars().names == ["(Momentum).m[0]", "(Momentum).m[1]"])
     }
 
