@@ -40,6 +40,7 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
     /// The variables in order.
     public var variables: [BaseVar] { entries.map(\.variable) }
 
+    /// Iterates the `(name, variable)` entries in order.
     public func makeIterator() -> IndexingIterator<[(name: String, variable: BaseVar)]> { entries.makeIterator() }
 
     /// The variables of one kind, e.g. `subset(TrainVar.self)`.

@@ -12,8 +12,9 @@ public struct JitProgramSummary: Sendable, CustomStringConvertible {
     public var fusedKernels: Int
     /// Tensors the program holds as constants (captured or folded).
     public var constants: Int
-    /// Buffers allocated per call (after reuse planning), and their bytes.
+    /// Buffers allocated per call (after reuse planning).
     public var slots: Int
+    /// Bytes of those buffers.
     public var slotBytes: Int
     /// Each launch, e.g. `matmul` or `fused(4 ops + reduce.sum)`.
     public var kernels: [String]
