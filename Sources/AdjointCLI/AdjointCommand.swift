@@ -8,7 +8,7 @@ struct AdjointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adjoint",
         abstract: "Differentiable tensor programs on OpenCL devices and the CPU.",
-        subcommands: [DevicesCommand.self, TrainCommand.self, EvalCommand.self, BenchForwardCommand.self, FitCommand.self]
+        subcommands: [DevicesCommand.self, TrainCommand.self, EvalCommand.self, BenchForwardCommand.self, CheckCommand.self, FitCommand.self]
     )
 }
 

@@ -30,6 +30,38 @@ import Testing
         process.waitUntilExit()
     }
 
+    /// The `adjoint` executable built next to the test bundle (recorded as an issue if missing).
+    static func adjointExecutable() -> URL? {
+        let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("adjoint")
+        let candidates = [binary, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adjoint")]
+        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            Issue.record("the adjoint executable is not built next to the tests (swift build --build-tests builds it)")
+            return nil
+        }
+        return executable
+    }
+
+    /// `adjoint check` passes on every device for an op and fails (exit 1) when the
+    /// tolerance cannot be met, naming the op.
+    @Test(arguments: TestDevices.all)
+    func checkCommandComparesOpsWithTheCPU(device: Device) throws {
+        guard let executable = Self.adjointExecutable() else { return }
+        func check(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            let process = Process(), pipe = Pipe()
+            process.executableURL = executable
+            process.arguments = ["check", "--device", "\(device)"] + arguments
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        let passing = try check(["--only", "matmul"])
+        #expect(passing.status == 0 && passing.output.contains("ok   matmul") && passing.output.contains(" passed, 0 failed"), "\(passing.output)")
+        let impossible = try check(["--only", "softmax", "--tolerance=-1"])
+        #expect(impossible.status == 1 && impossible.output.contains("FAIL softmax") && impossible.output.contains("0 passed, 1 failed"), "\(impossible.output)")
+    }
+
     /// Whether the dataset is installed; under CI its absence is a failure.
     func requireDataset() -> Bool {
         if FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent("train-images-idx3-ubyte.gz").path) { return true }
@@ -124,12 +156,7 @@ import Testing
     /// Ctrl-C during `adjoint train` exits 130 and leaves the last complete checkpoint loadable.
     @Test func interruptingTrainingKeepsTheLastCheckpoint() throws {
         guard requireDataset() else { return }
-        let binary = Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("adjoint")
-        let candidates = [binary, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("adjoint")]
-        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            Issue.record("the adjoint executable is not built next to the tests (swift build --build-tests builds it)")
-            return
-        }
+        guard let executable = Self.adjointExecutable() else { return }
         let output = try temporaryDirectory()
         let process = Process()
         process.executableURL = executable

@@ -102,33 +102,5 @@ public func numericalGradients(
     return result
 }
 
-/// Deterministic test data: values from a seeded generator shaped for an op's domain.
-public struct TestData {
-    private var state: UInt64
-
-    /// A generator seeded with `seed`.
-    public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
-
-    /// The next value in [0, 1).
-    public mutating func uniform() -> Double {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return Double(state >> 11) / Double(1 << 53)
-    }
-
-    /// `count` values for `domain`.
-    public mutating func values(_ count: Int, domain: InputDomain) -> [Double] {
-        (0..<count).map { _ in
-            let u = uniform()
-            switch domain {
-            case .any: return (u * 4 - 2)
-            case .positive: return 0.2 + u * 2
-            case .unit: return u * 1.8 - 0.9
-            case .awayFromKinks:
-                let magnitude = 0.15 + uniform() * 1.7
-                return (u < 0.5 ? -1 : 1) * (magnitude.rounded() == magnitude ? magnitude + 0.3 : magnitude) + 0.0
-            }
-        }
-    }
-}
+/// Reproducible op inputs (the library's `InputSampler`), for the tests.
+public typealias TestData = InputSampler
