@@ -177,7 +177,47 @@ struct FusedReader {
         } else if constant {
             out.update(repeating: source[0], count: length)
         } else {
-            walk(start: start, length: length) { index, position in out[index] = source[position] }
+            readRuns(start: start, length: length, source: source, into: out)
+        }
+    }
+
+    /// A strided float view read one innermost-axis run at a time: a copy for stride 1, a
+    /// fill for stride 0 (broadcast bias rows and columns), a strided loop otherwise.
+    private func readRuns(start: Int, length: Int, source: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let rank = shape.count
+        guard rank > 0, shape.allSatisfy({ $0 > 0 }) else { return }
+        let strides = view.layout.strides
+        var coordinate = [Int](repeating: 0, count: rank)
+        var remainder = start
+        var position = 0
+        for axis in stride(from: rank - 1, through: 0, by: -1) {
+            coordinate[axis] = remainder % shape[axis]
+            remainder /= shape[axis]
+            position += coordinate[axis] * strides[axis]
+        }
+        let last = rank - 1, step = strides[last]
+        var index = 0
+        while index < length {
+            let run = Swift.min(shape[last] - coordinate[last], length - index)
+            let runSource = source + position
+            if step == 1 {
+                (out + index).update(from: runSource, count: run)
+            } else if step == 0 {
+                (out + index).update(repeating: runSource[0], count: run)
+            } else {
+                for offset in 0..<run { out[index + offset] = runSource[offset * step] }
+            }
+            index += run
+            coordinate[last] += run
+            position += run * step
+            var axis = last
+            while axis > 0 && coordinate[axis] == shape[axis] {
+                position -= coordinate[axis] * strides[axis]
+                coordinate[axis] = 0
+                axis -= 1
+                coordinate[axis] += 1
+                position += strides[axis]
+            }
         }
     }
 
