@@ -50,6 +50,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("train-limit"), help: "Use only the first N training images (quick runs).")
     var trainLimit: Int?
 
+    @Flag(help: "Compile the training step (forward, backward, Adam update) with jit: traced once per batch shape, then replayed.")
+    var jit = false
+
     func validate() throws {
         guard Classifier.Kind(rawValue: model) != nil else { throw ValidationError("unknown model '\(model)': use mlp or cnn") }
         guard epochs > 0, batchSize > 0, learningRate > 0 else { throw ValidationError("epochs, batch size and learning rate must be positive") }
@@ -65,13 +68,14 @@ struct TrainCommand: ParsableCommand {
         guard let optimizer = Classifier.optimizer(self.optimizer, for: network, learningRate: learningRate) else {
             throw ValidationError("unknown optimizer '\(self.optimizer)': use adam, adamw, sgd or momentum")
         }
-        let step = Classifier.makeStep(model: network, optimizer: optimizer, learningRate: learningRate)
+        let step = jit ? Classifier.makeJittedStep(model: network, optimizer: optimizer, learningRate: learningRate)
+            : Classifier.makeStep(model: network, optimizer: optimizer, learningRate: learningRate)
         let loader = DataLoader(train, batchSize: batchSize, shuffle: true, seed: seed, dropLast: true, flatten: kind.takesFlatInput, device: device)
         let output = URL(fileURLWithPath: outputDirectory)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let checkpoint = output.appendingPathComponent("model.safetensors")
         let deviceName = Device.available.first { $0.device == device }?.name ?? "\(device)"
-        print("training \(kind.rawValue) on \(device) (\(deviceName)): \(train.count) images, batch \(batchSize), \(self.optimizer) lr \(learningRate), seed \(seed)")
+        print("training \(kind.rawValue) on \(device) (\(deviceName)): \(train.count) images, batch \(batchSize), \(self.optimizer) lr \(learningRate), seed \(seed)" + (jit ? ", jit" : ""))
         fflush(nil)
         signal(SIGINT) { _ in interruptRequested = 1 }
         // A parent (a test runner, a supervisor) may have spawned us with SIGINT blocked.

@@ -153,6 +153,23 @@ import Testing
         #expect(Swift.abs(other.accuracy - first.accuracy) <= 0.002)
     }
 
+    /// The jitted training step (`adjoint train --jit`) follows the eager one step for step.
+    @Test(arguments: TestDevices.all)
+    func jittedTrainingStepMatchesEager(device: Device) throws {
+        guard requireDataset() else { return }
+        let train = try FashionMNIST.load(train: true).prefix(640)
+        func losses(jitted: Bool) throws -> [Double] {
+            let model = Classifier.make(.mlp, seed: 2, on: device)
+            let optimizer = Classifier.optimizer("adam", for: model, learningRate: 1e-3)!
+            let step = jitted ? Classifier.makeJittedStep(model: model, optimizer: optimizer, learningRate: 1e-3)
+                : Classifier.makeStep(model: model, optimizer: optimizer, learningRate: 1e-3)
+            return try DataLoader(train, batchSize: 64, seed: 2, device: device).batches(epoch: 0).map { try step($0.images, $0.labels).item(as: Float.self) }.map(Double.init)
+        }
+        let eager = try losses(jitted: false), jitted = try losses(jitted: true)
+        #expect(eager.count == 10)
+        expectClose(jitted, eager, tolerance: 1e-4)
+    }
+
     /// Ctrl-C during `adjoint train` exits 130 and leaves the last complete checkpoint loadable.
     @Test func interruptingTrainingKeepsTheLastCheckpoint() throws {
         guard requireDataset() else { return }
