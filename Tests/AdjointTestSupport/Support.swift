@@ -104,3 +104,19 @@ public func numericalGradients(
 
 /// Reproducible op inputs (the library's `InputSampler`), for the tests.
 public typealias TestData = InputSampler
+
+/// One registry op on one device: the argument of the per-op suites (gradient checks,
+/// vmap, jit), named `op@device` in test output.
+public struct OpCase: CustomStringConvertible, Sendable {
+    /// The op.
+    public let op: OpInfo
+    /// The device it runs on.
+    public let device: Device
+
+    public var description: String { "\(op.name)@\(device)" }
+
+    /// Every registry op on every test device.
+    public static var all: [OpCase] {
+        TestDevices.all.flatMap { device in OpRegistry.all.map { OpCase(op: $0, device: device) } }
+    }
+}

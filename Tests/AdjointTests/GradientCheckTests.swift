@@ -6,15 +6,9 @@ import Testing
 /// included through the registry's shapes), second derivatives through `createGraph`
 /// for smooth ops, on every device.
 @Suite struct GradientCheckTests {
-    struct Case: CustomStringConvertible, Sendable {
-        let op: OpInfo
-        let device: Device
-        var description: String { "\(op.name)@\(device)" }
-    }
+    typealias Case = OpCase
 
-    static var cases: [Case] {
-        TestDevices.all.flatMap { device in OpRegistry.all.map { Case(op: $0, device: device) } }
-    }
+    static var cases: [Case] { OpCase.all }
 
     @Test(arguments: cases)
     func vjpMatchesFiniteDifferences(_ testCase: Case) throws {

@@ -7,15 +7,9 @@ import Testing
 /// compiled against running them eagerly, composition with grad and vmap, the signature
 /// cache, static arguments, the host-read error, and one test per pass; on every device.
 @Suite struct JitTests {
-    struct Case: CustomStringConvertible, Sendable {
-        let op: OpInfo
-        let device: Device
-        var description: String { "\(op.name)@\(device)" }
-    }
+    typealias Case = OpCase
 
-    static var cases: [Case] {
-        TestDevices.all.flatMap { device in OpRegistry.all.map { Case(op: $0, device: device) } }
-    }
+    static var cases: [Case] { OpCase.all }
 
     static func inputs(_ op: OpInfo, _ shapes: [[Int]], device: Device, seed: UInt64 = 5) -> [Tensor] {
         var data = TestData(seed: seed &+ UInt64(op.name.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))

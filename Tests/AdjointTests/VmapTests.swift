@@ -7,15 +7,9 @@ import Testing
 /// position, unbatched inputs too, forward and per-example VJP), the JAX worked examples,
 /// composition with the other transforms, and programmer errors; on every device.
 @Suite struct VmapTests {
-    struct Case: CustomStringConvertible, Sendable {
-        let op: OpInfo
-        let device: Device
-        var description: String { "\(op.name)@\(device)" }
-    }
+    typealias Case = OpCase
 
-    static var cases: [Case] {
-        TestDevices.all.flatMap { device in OpRegistry.all.map { Case(op: $0, device: device) } }
-    }
+    static var cases: [Case] { OpCase.all }
 
     /// Every assignment of a batch axis (0...rank) or nil to each input, not all nil.
     static func axisChoices(_ shapes: [[Int]]) -> [[Int?]] {

@@ -168,7 +168,9 @@ struct FusedReader {
     func read(start: Int, length: Int, into out: UnsafeMutablePointer<Float>) {
         if view.dtype == .bool {
             let source = view.base(UInt8.self)
-            walk(start: start, length: length) { index, position in out[index] = source[position] != 0 ? 1 : 0 }
+            forEachRun(start: start, length: length) { index, position, count, step in
+                for offset in 0..<count { out[index + offset] = source[position + offset * step] != 0 ? 1 : 0 }
+            }
             return
         }
         let source = view.base(Float.self)
@@ -177,58 +179,28 @@ struct FusedReader {
         } else if constant {
             out.update(repeating: source[0], count: length)
         } else {
-            readRuns(start: start, length: length, source: source, into: out)
-        }
-    }
-
-    /// A strided float view read one innermost-axis run at a time: a copy for stride 1, a
-    /// fill for stride 0 (broadcast bias rows and columns), a strided loop otherwise.
-    private func readRuns(start: Int, length: Int, source: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let rank = shape.count
-        guard rank > 0, shape.allSatisfy({ $0 > 0 }) else { return }
-        let strides = view.layout.strides
-        var coordinate = [Int](repeating: 0, count: rank)
-        var remainder = start
-        var position = 0
-        for axis in stride(from: rank - 1, through: 0, by: -1) {
-            coordinate[axis] = remainder % shape[axis]
-            remainder /= shape[axis]
-            position += coordinate[axis] * strides[axis]
-        }
-        let last = rank - 1, step = strides[last]
-        var index = 0
-        while index < length {
-            let run = Swift.min(shape[last] - coordinate[last], length - index)
-            let runSource = source + position
-            if step == 1 {
-                (out + index).update(from: runSource, count: run)
-            } else if step == 0 {
-                (out + index).update(repeating: runSource[0], count: run)
-            } else {
-                for offset in 0..<run { out[index + offset] = runSource[offset * step] }
-            }
-            index += run
-            coordinate[last] += run
-            position += run * step
-            var axis = last
-            while axis > 0 && coordinate[axis] == shape[axis] {
-                position -= coordinate[axis] * strides[axis]
-                coordinate[axis] = 0
-                axis -= 1
-                coordinate[axis] += 1
-                position += strides[axis]
+            // A copy for stride 1, a fill for stride 0 (broadcast bias rows and columns).
+            forEachRun(start: start, length: length) { index, position, count, step in
+                let runSource = source + position
+                if step == 1 {
+                    (out + index).update(from: runSource, count: count)
+                } else if step == 0 {
+                    (out + index).update(repeating: runSource[0], count: count)
+                } else {
+                    for offset in 0..<count { out[index + offset] = runSource[offset * step] }
+                }
             }
         }
     }
 
-    /// Calls `body(i, position)` for elements `start..<start + length` (position relative to the view's base).
+    /// Calls `body(index, position, count, step)` for each innermost-axis run covering
+    /// elements `start..<start + length`: `count` elements from `index` in the block, read
+    /// from `position` (relative to the view's base) stepping by `step`.
     @inline(__always)
-    private func walk(start: Int, length: Int, _ body: (Int, Int) -> Void) {
-        if contiguous {
-            for index in 0..<length { body(index, start + index) }
-            return
-        }
+    private func forEachRun(start: Int, length: Int, _ body: (Int, Int, Int, Int) -> Void) {
         let rank = shape.count
+        guard length > 0 else { return }
+        guard rank > 0 else { return body(0, 0, length, 0) }
         let strides = view.layout.strides
         var coordinate = [Int](repeating: 0, count: rank)
         var remainder = start
@@ -238,12 +210,14 @@ struct FusedReader {
             remainder /= shape[axis]
             position += coordinate[axis] * strides[axis]
         }
-        let last = rank - 1
-        for index in 0..<length {
-            body(index, position)
-            guard last >= 0 else { continue }
-            coordinate[last] += 1
-            position += strides[last]
+        let last = rank - 1, step = strides[last]
+        var index = 0
+        while index < length {
+            let count = Swift.min(shape[last] - coordinate[last], length - index)
+            body(index, position, count, step)
+            index += count
+            coordinate[last] += count
+            position += count * step
             var axis = last
             while axis > 0 && coordinate[axis] == shape[axis] {
                 position -= coordinate[axis] * strides[axis]
