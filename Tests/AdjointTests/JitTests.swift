@@ -198,16 +198,10 @@ import Testing
         let expected = try function(x).doubles()
         expectClose(unfused(x), expected, tolerance: 1e-4)
         expectClose(fused(x), expected, tolerance: 1e-4)
-        // Other suites share the device's ledger; the least of several calls is this call's count.
+        // Other suites share the device's ledger: count this task's launches only.
         func launches(_ compiled: JitFunction<[Tensor], NoStaticArgument, Tensor>) throws -> Int {
-            var fewest = Int.max
-            for _ in 0..<8 {
-                try device.synchronize()
-                let before = device.ledger.launches
-                _ = try compiled(x).doubles()
-                fewest = min(fewest, device.ledger.launches - before)
-            }
-            return fewest
+            try device.synchronize()
+            return try LaunchCount.counting { _ = try compiled(x).doubles() }.launches
         }
         let fusedLaunches = try launches(fused), unfusedLaunches = try launches(unfused)
         #expect(fused.lastProgram!.fusedKernels == 1)

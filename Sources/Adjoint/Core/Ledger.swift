@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a device has done since it was created or last reset: the dispatch ledger.
 ///
 /// Read it with `Device.ledger`; set `ADJOINT_LOG=1` to print events as they happen.
@@ -35,5 +37,35 @@ public struct Ledger: Sendable, Equatable, CustomStringConvertible {
             + "programs compiled \(programsCompiled) (cached \(programsLoadedFromCache)), "
             + "CPU fallbacks \(cpuFallbacks), pool hits \(poolHits) misses \(poolMisses), "
             + "live \(liveBytes) B in \(liveBuffers) buffers, peak \(peakBytes) B, pooled \(pooledBytes) B"
+    }
+}
+
+/// The launches one task makes, whatever other tasks do meanwhile: a device's `Ledger` is
+/// shared by everything that runs on it, so code that must count its own launches (tests
+/// of fusion running beside other suites, say) counts them here.
+///
+/// ```swift
+/// let (_, launches) = LaunchCount.counting { _ = try compiled(x).doubles() }
+/// ```
+public final class LaunchCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    /// Launches counted so far.
+    public var launches: Int { lock.withLock { value } }
+
+    /// The counter of the running task, if it is counting.
+    @TaskLocal static var current: LaunchCount?
+
+    /// Counts a launch for the running task (called by the backends as they launch).
+    static func record() { current?.increment() }
+
+    private func increment() { lock.withLock { value += 1 } }
+
+    /// Runs `body` and returns its result and the launches it made, on any device.
+    public static func counting<T>(_ body: () throws -> T) rethrows -> (result: T, launches: Int) {
+        let counter = LaunchCount()
+        let result = try $current.withValue(counter) { try body() }
+        return (result, counter.launches)
     }
 }

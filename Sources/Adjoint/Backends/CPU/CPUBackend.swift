@@ -92,6 +92,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Runs `call` to completion on the calling thread (and the cores it fans out to).
     public func execute(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
         pool.record { $0.launches += 1 }
+        LaunchCount.record()
         switch call {
         case .unary(let op):
             try runUnary(op, input: CPUBackend.argument(inputs, 0, of: call), output: output)

@@ -195,5 +195,8 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     }
 
     /// Counts an enqueued kernel (lock held).
-    func countLaunch() { stats.launches += 1 }
+    func countLaunch() {
+        stats.launches += 1
+        LaunchCount.record()
+    }
 }
