@@ -82,13 +82,30 @@ extension Tensor {
     public func maxPool2d(kernel: Int, stride: Int? = nil, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         check(rank == 4, "maxPool2d", "needs [N, C, H, W], got \(shape)", file: file, line: line)
         let step = stride ?? kernel
+        if let tiles = tiled(kernel: kernel, stride: step) {
+            return tiles.max(axes: [3]).max(axes: [4])
+        }
         return windows(kernel: (kernel, kernel), stride: (step, step), dilation: (1, 1)).max(axes: [2, 3])
+    }
+
+    /// For pooling whose windows tile the input (stride = kernel): the input, cropped to
+    /// whole windows, as `[N, C, Ho, k, Wo, k]`. Reducing axis 3, then the last axis, reads
+    /// it as `[outer, length, inner]` blocks in place, where the window view needs a
+    /// permuted copy first. Nil when the windows overlap, skip, or do not fit.
+    private func tiled(kernel: Int, stride: Int) -> Tensor? {
+        guard stride == kernel, kernel > 0, shape[2] >= kernel, shape[3] >= kernel else { return nil }
+        let (outHeight, outWidth) = (shape[2] / kernel, shape[3] / kernel)
+        let whole = shape[2] == outHeight * kernel && shape[3] == outWidth * kernel ? self : self[.all, .all, 0..<(outHeight * kernel), 0..<(outWidth * kernel)]
+        return whole.reshaped([shape[0], shape[1], outHeight, kernel, outWidth, kernel])
     }
 
     /// Average pooling over `kernel × kernel` windows of a `[N, C, H, W]` tensor.
     public func avgPool2d(kernel: Int, stride: Int? = nil, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
         check(rank == 4, "avgPool2d", "needs [N, C, H, W], got \(shape)", file: file, line: line)
         let step = stride ?? kernel
+        if let tiles = tiled(kernel: kernel, stride: step) {
+            return tiles.mean(axes: [3]).mean(axes: [4])
+        }
         return windows(kernel: (kernel, kernel), stride: (step, step), dilation: (1, 1)).mean(axes: [2, 3])
     }
 }
@@ -100,5 +117,8 @@ extension OpRegistry {
         OpInfo("conv2d.strided.dilated", shapes: [[[1, 1, 7, 7], [2, 1, 2, 2]]]) { $0[0].conv2d($0[1], stride: 2, dilation: 2) },
         OpInfo("maxPool2d", shapes: [[[1, 2, 4, 4]]], smooth: false) { $0[0].maxPool2d(kernel: 2) },
         OpInfo("avgPool2d", shapes: [[[1, 2, 5, 5]]]) { $0[0].avgPool2d(kernel: 2, stride: 1) },
+        OpInfo("avgPool2d.tiled", shapes: [[[2, 3, 4, 6]], [[1, 2, 5, 7]]]) { $0[0].avgPool2d(kernel: 2) },
+        OpInfo("maxPool2d.cropped", shapes: [[[2, 2, 5, 7]]], smooth: false) { $0[0].maxPool2d(kernel: 2) },
+        OpInfo("maxPool2d.overlapping", shapes: [[[1, 2, 5, 5]]], smooth: false) { $0[0].maxPool2d(kernel: 3, stride: 2) },
     ]
 }

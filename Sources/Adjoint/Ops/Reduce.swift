@@ -82,9 +82,9 @@ extension Tensor {
         let output = batch.map { Tensor.batched($0.physical.extremum(op, name, axes: axes.map { $0 + 1 }, keepDims: true, file: file, line: line), level: $0.level) }
             ?? reduced(op, axes: axes, outputDType: dtype)
         let kept = Tensor.record(name, [self], output: output, file: file, line: line) { g, x, y in
-            let mask = (x[0] .== y.expanded(to: inputShape)).cast(to: g.dtype)
-            let ties = mask.sum(axes: axes, keepDims: true)
-            return [g.expanded(to: inputShape) * mask / ties]
+            let hits = x[0] .== y.expanded(to: inputShape)
+            let ties = hits.cast(to: g.dtype).sum(axes: axes, keepDims: true)
+            return [Tensor.where(hits, (g / ties).expanded(to: inputShape), g.scalar(0))]
         }
         return keepDims ? kept : kept.reshaped(reducedShape(axes, keepDims: false))
     }
