@@ -117,16 +117,8 @@ extension CPUBackend {
     private static func unary(_ op: UnaryOp, _ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ length: Int) {
         switch op {
         case .neg: for i in 0..<length { out[i] = -x[i] }
-        case .exp:
-            for i in 0..<length { out[i] = FastFloat32.exponential(x[i]) }
-            for i in 0..<length where !FastFloat32.exponentialRange.contains(x[i]) { out[i] = Foundation.exp(x[i]) }
+        case .exp, .sin, .cos: FastFloat32.map(op, x, into: out, count: length)
         case .log: for i in 0..<length { out[i] = Foundation.log(x[i]) }
-        case .sin:
-            for i in 0..<length { out[i] = FastFloat32.sine(x[i]) }
-            for i in 0..<length where !(x[i].magnitude < FastFloat32.trigonometricLimit) { out[i] = Foundation.sin(x[i]) }
-        case .cos:
-            for i in 0..<length { out[i] = FastFloat32.cosine(x[i]) }
-            for i in 0..<length where !(x[i].magnitude < FastFloat32.trigonometricLimit) { out[i] = Foundation.cos(x[i]) }
         case .tanh: for i in 0..<length { out[i] = Foundation.tanh(x[i]) }
         case .sqrt: for i in 0..<length { out[i] = x[i].squareRoot() }
         case .abs: for i in 0..<length { out[i] = x[i].magnitude }
