@@ -184,8 +184,15 @@ struct FusedReader {
     func read(start: Int, length: Int, into out: UnsafeMutablePointer<Float>) {
         if isBool {
             let source = base.assumingMemoryBound(to: UInt8.self)
-            forEachRun(start: start, length: length) { index, position, count, step in
-                for offset in 0..<count { out[index + offset] = source[position + offset * step] != 0 ? 1 : 0 }
+            if contiguous {
+                let block = source + start
+                for index in 0..<length { out[index] = block[index] != 0 ? 1 : 0 }
+            } else if rank >= 2 && shape[rank - 1] < 16 {
+                readShortRows(start: start, length: length, into: out) { source[$0] != 0 ? 1 : 0 }
+            } else {
+                forEachRun(start: start, length: length) { index, position, count, step in
+                    for offset in 0..<count { out[index + offset] = source[position + offset * step] != 0 ? 1 : 0 }
+                }
             }
             return
         }
@@ -194,6 +201,8 @@ struct FusedReader {
             out.update(from: source + start, count: length)
         } else if constant {
             out.update(repeating: source[0], count: length)
+        } else if rank >= 2 && shape[rank - 1] < 16 {
+            readShortRows(start: start, length: length, into: out) { source[$0] }
         } else {
             // A copy for stride 1, a fill for stride 0 (broadcast bias rows and columns).
             forEachRun(start: start, length: length) { index, position, count, step in
@@ -205,6 +214,45 @@ struct FusedReader {
                 } else {
                     for offset in 0..<count { out[index + offset] = runSource[offset * step] }
                 }
+            }
+        }
+    }
+
+    /// Element by element with the two innermost axes stepped inline: for short innermost
+    /// runs (pooling windows of 2, say), where a call and a carry per run cost more than
+    /// the copy.
+    @inline(__always)
+    private func readShortRows(start: Int, length: Int, into out: UnsafeMutablePointer<Float>, _ load: (Int) -> Float) {
+        var coordinate = [Int](repeating: 0, count: rank)
+        var remainder = start
+        var position = 0
+        for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
+            coordinate[axis] = remainder % shape[axis]
+            remainder /= shape[axis]
+            position += coordinate[axis] * strides[axis]
+        }
+        let (inner, outer) = (rank - 1, rank - 2)
+        let (innerExtent, innerStep, outerExtent, outerStep) = (shape[inner], strides[inner], shape[outer], strides[outer])
+        var (column, row) = (coordinate[inner], coordinate[outer])
+        for index in 0..<length {
+            out[index] = load(position)
+            column += 1
+            position += innerStep
+            guard column == innerExtent else { continue }
+            column = 0
+            position += outerStep - innerExtent * innerStep
+            row += 1
+            guard row == outerExtent else { continue }
+            row = 0
+            position -= outerExtent * outerStep
+            var axis = outer - 1
+            while axis >= 0 {
+                coordinate[axis] += 1
+                position += strides[axis]
+                if coordinate[axis] < shape[axis] { break }
+                position -= coordinate[axis] * strides[axis]
+                coordinate[axis] = 0
+                axis -= 1
             }
         }
     }
