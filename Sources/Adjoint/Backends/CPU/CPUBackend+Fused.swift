@@ -218,19 +218,27 @@ struct FusedReader {
         }
     }
 
-    /// Element by element with the two innermost axes stepped inline: for short innermost
-    /// runs (pooling windows of 2, say), where a call and a carry per run cost more than
-    /// the copy.
+    /// The coordinates of row-major element `index` of the kernel's shape, and its position
+    /// in the view.
     @inline(__always)
-    private func readShortRows(start: Int, length: Int, into out: UnsafeMutablePointer<Float>, _ load: (Int) -> Float) {
+    private func locate(_ index: Int) -> (coordinate: [Int], position: Int) {
         var coordinate = [Int](repeating: 0, count: rank)
-        var remainder = start
+        var remainder = index
         var position = 0
         for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
             coordinate[axis] = remainder % shape[axis]
             remainder /= shape[axis]
             position += coordinate[axis] * strides[axis]
         }
+        return (coordinate, position)
+    }
+
+    /// Element by element with the two innermost axes stepped inline: for short innermost
+    /// runs (pooling windows of 2, say), where a call and a carry per run cost more than
+    /// the copy.
+    @inline(__always)
+    private func readShortRows(start: Int, length: Int, into out: UnsafeMutablePointer<Float>, _ load: (Int) -> Float) {
+        var (coordinate, position) = locate(start)
         let (inner, outer) = (rank - 1, rank - 2)
         let (innerExtent, innerStep, outerExtent, outerStep) = (shape[inner], strides[inner], shape[outer], strides[outer])
         var (column, row) = (coordinate[inner], coordinate[outer])
@@ -264,14 +272,7 @@ struct FusedReader {
     private func forEachRun(start: Int, length: Int, _ body: (Int, Int, Int, Int) -> Void) {
         guard length > 0 else { return }
         guard rank > 0 else { return body(0, 0, length, 0) }
-        var coordinate = [Int](repeating: 0, count: rank)
-        var remainder = start
-        var position = 0
-        for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
-            coordinate[axis] = remainder % shape[axis]
-            remainder /= shape[axis]
-            position += coordinate[axis] * strides[axis]
-        }
+        var (coordinate, position) = locate(start)
         let last = rank - 1, step = strides[last]
         var index = 0
         while index < length {
