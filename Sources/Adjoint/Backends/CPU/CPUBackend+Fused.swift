@@ -54,33 +54,57 @@ extension CPUBackend {
         CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
             let registers = UnsafeMutablePointer<Float>.allocate(capacity: kernel.nodes.count * CPUBackend.block)
             defer { registers.deallocate() }
-            var sums = [Double](repeating: 0, count: reduction.inner)
-            var extremes = [Float](repeating: reduction.op == .max ? -.infinity : .infinity, count: reduction.inner)
+            let inner = reduction.inner, op = reduction.op
+            let sums = UnsafeMutablePointer<Double>.allocate(capacity: inner)
+            let extremes = UnsafeMutablePointer<Float>.allocate(capacity: inner)
+            defer {
+                sums.deallocate()
+                extremes.deallocate()
+            }
             for outer in outers {
-                for index in 0..<reduction.inner {
-                    sums[index] = 0
-                    extremes[index] = reduction.op == .max ? -.infinity : .infinity
-                }
+                sums.update(repeating: 0, count: inner)
+                extremes.update(repeating: op == .max ? -.infinity : .infinity, count: inner)
                 var start = outer * span
                 let end = start + span
                 while start < end {
                     let length = min(CPUBackend.block, end - start)
                     let values = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
-                    var position = (start - outer * span) % reduction.inner
-                    for index in 0..<length {
-                        let value = values[index]
-                        switch reduction.op {
-                        case .max: if value > extremes[position] || value != value { extremes[position] = extremes[position] != extremes[position] ? extremes[position] : value }
-                        case .min: if value < extremes[position] || value != value { extremes[position] = extremes[position] != extremes[position] ? extremes[position] : value }
-                        default: sums[position] += Double(value)
-                        }
-                        position += 1
-                        if position == reduction.inner { position = 0 }
-                    }
+                    let position = (start - outer * span) % inner
+                    CPUBackend.accumulate(op, values, count: length, from: position, inner: inner, sums: sums, extremes: extremes)
                     start += length
                 }
-                for index in 0..<reduction.inner {
-                    target[outer * reduction.inner + index] = reduction.op == .sum ? Float(sums[index]) : extremes[index]
+                for index in 0..<inner {
+                    target[outer * inner + index] = op == .sum ? Float(sums[index]) : extremes[index]
+                }
+            }
+        }
+    }
+
+    /// Folds `count` values into the per-column accumulators, starting at column `position`
+    /// of `inner`: float64 sums, or NaN-propagating extremes. One loop per op.
+    @inline(__always)
+    private static func accumulate(_ op: ReduceOp, _ values: UnsafeMutablePointer<Float>, count: Int, from start: Int, inner: Int,
+                                   sums: UnsafeMutablePointer<Double>, extremes: UnsafeMutablePointer<Float>) {
+        var position = start
+        switch op {
+        case .max, .min:
+            let isMax = op == .max
+            for index in 0..<count {
+                let value = values[index], current = extremes[position]
+                if current == current && (value != value || (isMax ? value > current : value < current)) { extremes[position] = value }
+                position += 1
+                if position == inner { position = 0 }
+            }
+        default:
+            if inner == 1 {
+                var total = 0.0
+                for index in 0..<count { total += Double(values[index]) }
+                sums[0] += total
+            } else {
+                for index in 0..<count {
+                    sums[position] += Double(values[index])
+                    position += 1
+                    if position == inner { position = 0 }
                 }
             }
         }
