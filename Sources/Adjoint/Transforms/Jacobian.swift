@@ -40,16 +40,6 @@ extension Tensor {
     /// The `count × count` identity matrix with `like`'s dtype and device.
     static func identityMatrix(_ count: Int, like other: Tensor) -> Tensor {
         let positions = Tensor.arange(0, Double(count), dtype: .int32, on: other.device)
-        return Tensor.where(positions.reshaped([count, 1]) .== positions.reshaped([1, count]),
-                            Tensor.constant(1, dtype: other.dtype, on: other.device),
-                            Tensor.constant(0, dtype: other.dtype, on: other.device))
-    }
-
-    /// The `index`-th standard basis vector of length `count` with `like`'s dtype and device.
-    static func basisVector(_ index: Int, count: Int, like other: Tensor) -> Tensor {
-        let positions = Tensor.arange(0, Double(count), dtype: .int32, on: other.device)
-        return Tensor.where(positions .== Tensor.constant(Double(index), dtype: .int32, on: other.device),
-                            Tensor.constant(1, dtype: other.dtype, on: other.device),
-                            Tensor.constant(0, dtype: other.dtype, on: other.device))
+        return Tensor.where(positions.reshaped([count, 1]) .== positions.reshaped([1, count]), 1, 0, dtype: other.dtype)
     }
 }

@@ -141,15 +141,7 @@ public func vmap<R: TensorTree>(
     _ function: @escaping (Tensor, Tensor) -> R, inAxes: (Int?, Int?) = (0, 0), outAxes: Int = 0,
     file: StaticString = #fileID, line: UInt = #line
 ) -> (Tensor, Tensor) -> R {
-    { a, b in
-        var result: R?
-        let outputs = Vectorization.map([a, b], inAxes: [inAxes.0, inAxes.1], outAxes: [outAxes], file: file, line: line) { x in
-            let value = function(x[0], x[1])
-            result = value
-            return value.tensors
-        }
-        return result!.replacingTensors(outputs)
-    }
+    { a, b in vmap({ (x: [Tensor]) in function(x[0], x[1]) }, inAxes: [inAxes.0, inAxes.1], outAxes: outAxes, file: file, line: line)([a, b]) }
 }
 
 /// Vectorizes a function of three tensors (see the two-tensor form).
@@ -157,15 +149,7 @@ public func vmap<R: TensorTree>(
     _ function: @escaping (Tensor, Tensor, Tensor) -> R, inAxes: (Int?, Int?, Int?) = (0, 0, 0), outAxes: Int = 0,
     file: StaticString = #fileID, line: UInt = #line
 ) -> (Tensor, Tensor, Tensor) -> R {
-    { a, b, c in
-        var result: R?
-        let outputs = Vectorization.map([a, b, c], inAxes: [inAxes.0, inAxes.1, inAxes.2], outAxes: [outAxes], file: file, line: line) { x in
-            let value = function(x[0], x[1], x[2])
-            result = value
-            return value.tensors
-        }
-        return result!.replacingTensors(outputs)
-    }
+    { a, b, c in vmap({ (x: [Tensor]) in function(x[0], x[1], x[2]) }, inAxes: [inAxes.0, inAxes.1, inAxes.2], outAxes: outAxes, file: file, line: line)([a, b, c]) }
 }
 
 /// Vectorizes a function of four tensors (see the two-tensor form), e.g. per-example
@@ -174,13 +158,5 @@ public func vmap<R: TensorTree>(
     _ function: @escaping (Tensor, Tensor, Tensor, Tensor) -> R, inAxes: (Int?, Int?, Int?, Int?) = (0, 0, 0, 0), outAxes: Int = 0,
     file: StaticString = #fileID, line: UInt = #line
 ) -> (Tensor, Tensor, Tensor, Tensor) -> R {
-    { a, b, c, d in
-        var result: R?
-        let outputs = Vectorization.map([a, b, c, d], inAxes: [inAxes.0, inAxes.1, inAxes.2, inAxes.3], outAxes: [outAxes], file: file, line: line) { x in
-            let value = function(x[0], x[1], x[2], x[3])
-            result = value
-            return value.tensors
-        }
-        return result!.replacingTensors(outputs)
-    }
+    { a, b, c, d in vmap({ (x: [Tensor]) in function(x[0], x[1], x[2], x[3]) }, inAxes: [inAxes.0, inAxes.1, inAxes.2, inAxes.3], outAxes: outAxes, file: file, line: line)([a, b, c, d]) }
 }
