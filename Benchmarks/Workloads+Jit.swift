@@ -3,7 +3,7 @@ import AdjointNN
 import Foundation
 
 /// `--mode jit`: the workloads whose step is a function of tensors, compiled with `jit`
-/// (W3 with AdjointNN's `Jit`), each checked against the eager step before timing. Every
+/// (W3's step with AdjointNN's `Jit`), each checked against the eager step before timing. Every
 /// line reports the launches per step the unfused program would make and the fused one
 /// makes.
 extension Workloads {
@@ -33,39 +33,26 @@ extension Workloads {
         emitJit("W1", impl: jitImpl, size: n, timing: timing, ledger: ledger, fused: step.lastProgram, unfused: unfused.lastProgram)
     }
 
-    /// The W3 step compiled whole: forward, backward and the SGD update.
-    struct JitMLPStep {
-        let model: Sequential
-        let step: Jit<LossValues>
-
-        init(on device: Device, hidden: Int = 1024, options: JitOptions = JitOptions()) {
-            let model = withDevice(device) { Sequential { Linear(784, hidden, seed: 1); relu; Linear(hidden, hidden, seed: 2); relu; Linear(hidden, 10, seed: 3) } }
-            let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
-            let optimizer = SGD(model.vars(), learningRate: 0.01)
-            self.model = model
-            step = Jit({ x, y in
-                let (gradients, values) = gv(x, y)
-                optimizer(lr: 0.01, gradients)
-                return values
-            }, vars: gv.vars() + optimizer.vars(), name: "W3", options: options)
-        }
+    /// The W3 step (`MLPStep`) compiled whole: forward, backward and the SGD update.
+    static func jitMLPStep(on device: Device, hidden: Int = 1024, options: JitOptions = JitOptions()) -> Jit<Tensor> {
+        let eager = MLPStep(on: device, hidden: hidden)
+        return Jit(eager.step, vars: eager.vars, name: "W3", options: options)
     }
 
     func w3Jit() throws {
         let x = Tensor.randomNormal([8, 784], seed: 5, on: device), labels = Tensor.randomInt([8], low: 0, high: 10, seed: 6, on: device)
-        let reference = MLPStep(on: device, hidden: 64), candidate = JitMLPStep(on: device, hidden: 64)
+        let reference = MLPStep(on: device, hidden: 64), candidate = Self.jitMLPStep(on: device, hidden: 64)
         for _ in 0..<3 {
-            guard case .single(let loss) = candidate.step(x, labels) else { throw CheckFailure(description: "W3 jit: no loss") }
-            try requireClose(loss.doubles(), reference.step(x, labels).doubles(), tolerance: 1e-4, "W3 jit loss")
+            try requireClose(candidate(x, labels).doubles(), reference.step(x, labels).doubles(), tolerance: 1e-4, "W3 jit loss")
         }
         for batch in gpuSizes ? [128, 1024] : [128] {
-            let step = JitMLPStep(on: device), unfused = JitMLPStep(on: device, options: JitOptions(fuseElementwise: false))
+            let step = Self.jitMLPStep(on: device), unfused = Self.jitMLPStep(on: device, options: JitOptions(fuseElementwise: false))
             let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
             let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
-            _ = unfused.step(inputs, targets)
-            let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
+            _ = unfused(inputs, targets)
+            let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step(inputs, targets) }
             emitJit("W3", impl: jitImpl, size: batch, timing: timing, ledger: ledger.merging(["steps_per_s": (1000 / timing.median * 10).rounded() / 10]) { $1 },
-                    fused: step.step.lastProgram, unfused: unfused.step.lastProgram)
+                    fused: step.lastProgram, unfused: unfused.lastProgram)
         }
     }
 

@@ -47,12 +47,15 @@ struct Workloads {
     struct MLPStep {
         let model: Sequential
         let step: (Tensor, Tensor) -> Tensor
+        /// Everything the step reads and writes: the model's and the optimizer's variables.
+        let vars: VarCollection
 
         init(on device: Device, hidden: Int = 1024) {
             let model = withDevice(device) { Sequential { Linear(784, hidden, seed: 1); relu; Linear(hidden, hidden, seed: 2); relu; Linear(hidden, 10, seed: 3) } }
             let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
             let optimizer = SGD(model.vars(), learningRate: 0.01)
             self.model = model
+            vars = gv.vars() + optimizer.vars()
             self.step = { x, y in
                 let (gradients, values) = gv(x, y)
                 optimizer(lr: 0.01, gradients)
