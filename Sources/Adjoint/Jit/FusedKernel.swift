@@ -136,3 +136,13 @@ struct FusedKernel: Hashable {
             + statements(element: "e") + "\n    \(combine)\n    }\n    out[j] = acc;\n}\n"
     }
 }
+
+/// A backend that runs jit's fused kernels; programs on other backends replay the
+/// primitives unfused.
+protocol FusingBackend: Backend {
+    /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) throws
+}
+
+extension CPUBackend: FusingBackend {}
+extension OpenCLBackend: FusingBackend {}

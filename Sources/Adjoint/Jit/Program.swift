@@ -39,7 +39,7 @@ final class JitProgram: @unchecked Sendable {
         if options.mergeCommonSubexpressions { summary.mergedSteps = graph.mergeCommonSubexpressions() }
         if options.eliminateDeadCode { summary.deadSteps = graph.eliminateDeadCode() }
         let backend = try? DeviceRegistry.shared.backend(for: graph.device)
-        if options.fuseElementwise, backend is CPUBackend || backend is OpenCLBackend {
+        if options.fuseElementwise, backend is FusingBackend {
             summary.fusedAwaySteps = graph.fuseElementwise()
         }
         plan = BufferPlan(graph: graph, reuse: options.reuseBuffers)
@@ -112,11 +112,8 @@ final class JitProgram: @unchecked Sendable {
                         try Dispatch.fallback(call, views, output: output, backend: backend)
                     }
                 case .fused(let kernel):
-                    if let cpu = backend as? CPUBackend {
-                        cpu.runFused(kernel, inputs: views, output: output)
-                    } else if let openCL = backend as? OpenCLBackend {
-                        try openCL.runFused(kernel, inputs: views, output: output)
-                    }
+                    // Fusion only ran when the backend fuses (see init).
+                    try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output)
                 }
             }
         } catch let error as AdjointError {
