@@ -8,8 +8,7 @@ extension CPUBackend {
 
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
     func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) {
-        pool.record { $0.launches += 1 }
-        LaunchCount.record()
+        countLaunch()
         let count = kernel.count
         guard count > 0 || kernel.reduction != nil else { return }
         let rank = kernel.shape.count

@@ -89,10 +89,15 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    /// Runs `call` to completion on the calling thread (and the cores it fans out to).
-    public func execute(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
+    /// Counts a launch in the device's ledger and for the running task.
+    func countLaunch() {
         pool.record { $0.launches += 1 }
         LaunchCount.record()
+    }
+
+    /// Runs `call` to completion on the calling thread (and the cores it fans out to).
+    public func execute(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
+        countLaunch()
         switch call {
         case .unary(let op):
             try runUnary(op, input: CPUBackend.argument(inputs, 0, of: call), output: output)
