@@ -56,19 +56,21 @@ import Testing
         #expect(try ones.sum().item(as: Float.self) == Float(1 << 20))
     }
 
-    /// A fresh process builds no OpenCL program: every family comes from the disk cache
-    /// that earlier runs (and this one) filled.
+    /// A fresh process builds no OpenCL program: every family, and jit's generated fused
+    /// kernel, comes from the disk cache that earlier runs (and this one) filled.
     @Test func secondProcessLoadsProgramBinariesFromTheCache() async throws {
         guard let openCL = TestDevices.requireOpenCL() else { return }
         func touchEveryFamily(_ device: Device) throws {
             let x = Tensor.randomNormal([4, 4], seed: 1, on: device)
             _ = try (x.exp().sum(axes: [0]) + x.matmul(x).take(Tensor([1] as [Int32], on: device)).sum()).doubles()
+            _ = try jit { (y: Tensor) in (y.exp() * 2 + 1).sum() }(x).doubles()
         }
         try touchEveryFamily(openCL)
         await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
             let device = TestDevices.openCL!
             let x = Tensor.randomNormal([4, 4], seed: 1, on: device)
             _ = try (x.exp().sum(axes: [0]) + x.matmul(x).take(Tensor([1] as [Int32], on: device)).sum()).doubles()
+            _ = try jit { (y: Tensor) in (y.exp() * 2 + 1).sum() }(x).doubles()
             let ledger = device.ledger
             if ledger.programsCompiled != 0 || ledger.programsLoadedFromCache == 0 {
                 fatalError("second process compiled \(ledger.programsCompiled) programs and loaded \(ledger.programsLoadedFromCache) from the cache")
