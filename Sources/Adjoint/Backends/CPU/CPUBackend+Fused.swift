@@ -241,11 +241,12 @@ struct FusedReader {
         }
     }
 
-    /// The coordinates of row-major element `index` of the kernel's shape, and its position
-    /// in the view.
+    /// Writes the coordinates of row-major element `index` of the kernel's shape into
+    /// `coordinate` (stack scratch: this runs once per operand and block) and returns its
+    /// position in the view.
     @inline(__always)
-    private func locate(_ index: Int) -> (coordinate: [Int], position: Int) {
-        var coordinate = [Int](repeating: 0, count: rank)
+    private func locate(_ index: Int, into coordinate: UnsafeMutableBufferPointer<Int>) -> Int {
+        coordinate.initialize(repeating: 0)
         var remainder = index
         var position = 0
         for axis in stride(from: rank - 1, through: 0, by: -1) where shape[axis] > 0 {
@@ -253,7 +254,7 @@ struct FusedReader {
             remainder /= shape[axis]
             position += coordinate[axis] * strides[axis]
         }
-        return (coordinate, position)
+        return position
     }
 
     /// Element by element with the two innermost axes stepped inline: for short innermost
@@ -261,29 +262,31 @@ struct FusedReader {
     /// the copy.
     @inline(__always)
     private func readShortRows(start: Int, length: Int, into out: UnsafeMutablePointer<Float>, _ load: (Int) -> Float) {
-        var (coordinate, position) = locate(start)
-        let (inner, outer) = (rank - 1, rank - 2)
-        let (innerExtent, innerStep, outerExtent, outerStep) = (shape[inner], strides[inner], shape[outer], strides[outer])
-        var (column, row) = (coordinate[inner], coordinate[outer])
-        for index in 0..<length {
-            out[index] = load(position)
-            column += 1
-            position += innerStep
-            guard column == innerExtent else { continue }
-            column = 0
-            position += outerStep - innerExtent * innerStep
-            row += 1
-            guard row == outerExtent else { continue }
-            row = 0
-            position -= outerExtent * outerStep
-            var axis = outer - 1
-            while axis >= 0 {
-                coordinate[axis] += 1
-                position += strides[axis]
-                if coordinate[axis] < shape[axis] { break }
-                position -= coordinate[axis] * strides[axis]
-                coordinate[axis] = 0
-                axis -= 1
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { coordinate in
+            var position = locate(start, into: coordinate)
+            let (inner, outer) = (rank - 1, rank - 2)
+            let (innerExtent, innerStep, outerExtent, outerStep) = (shape[inner], strides[inner], shape[outer], strides[outer])
+            var (column, row) = (coordinate[inner], coordinate[outer])
+            for index in 0..<length {
+                out[index] = load(position)
+                column += 1
+                position += innerStep
+                guard column == innerExtent else { continue }
+                column = 0
+                position += outerStep - innerExtent * innerStep
+                row += 1
+                guard row == outerExtent else { continue }
+                row = 0
+                position -= outerExtent * outerStep
+                var axis = outer - 1
+                while axis >= 0 {
+                    coordinate[axis] += 1
+                    position += strides[axis]
+                    if coordinate[axis] < shape[axis] { break }
+                    position -= coordinate[axis] * strides[axis]
+                    coordinate[axis] = 0
+                    axis -= 1
+                }
             }
         }
     }
@@ -295,22 +298,24 @@ struct FusedReader {
     private func forEachRun(start: Int, length: Int, _ body: (Int, Int, Int, Int) -> Void) {
         guard length > 0 else { return }
         guard rank > 0 else { return body(0, 0, length, 0) }
-        var (coordinate, position) = locate(start)
-        let last = rank - 1, step = strides[last]
-        var index = 0
-        while index < length {
-            let count = Swift.min(shape[last] - coordinate[last], length - index)
-            body(index, position, count, step)
-            index += count
-            coordinate[last] += count
-            position += count * step
-            var axis = last
-            while axis > 0 && coordinate[axis] == shape[axis] {
-                position -= coordinate[axis] * strides[axis]
-                coordinate[axis] = 0
-                axis -= 1
-                coordinate[axis] += 1
-                position += strides[axis]
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: rank) { coordinate in
+            var position = locate(start, into: coordinate)
+            let last = rank - 1, step = strides[last]
+            var index = 0
+            while index < length {
+                let count = Swift.min(shape[last] - coordinate[last], length - index)
+                body(index, position, count, step)
+                index += count
+                coordinate[last] += count
+                position += count * step
+                var axis = last
+                while axis > 0 && coordinate[axis] == shape[axis] {
+                    position -= coordinate[axis] * strides[axis]
+                    coordinate[axis] = 0
+                    axis -= 1
+                    coordinate[axis] += 1
+                    position += strides[axis]
+                }
             }
         }
     }
