@@ -71,8 +71,8 @@ extension Tensor {
     /// Matmul's batching rule on operands of rank >= 2, one of them batched at `level`: a
     /// batched operand times an unbatched matrix folds the batch into the rows of one GEMM
     /// (`A·X` as `(Xᵀ·Aᵀ)ᵀ` when the batched operand is on the right); otherwise the batch
-    /// becomes a leading batch axis of the product; on OpenCL, products of vectors (one of
-    /// m, k, n is 1: a GEMM per example would be a dot or outer product) are elementwise.
+    /// becomes a leading batch axis of the product (per-example dot and outer products are
+    /// GEMMs with a side of 1; the backends pick a kernel for such shapes).
     static func physicalMatmul(_ a: Tensor, _ b: Tensor, level: Int, file: StaticString, line: UInt) -> Tensor {
         let left = a.physical(at: level), right = b.physical(at: level)
         if let left, right == nil, b.rank == 2 {
@@ -89,14 +89,6 @@ extension Tensor {
         }
         let rank = Swift.max(a.rank, b.rank)
         let (left2, right2) = (a.aligned(at: level, rank: rank), b.aligned(at: level, rank: rank))
-        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
-        // OpenBLAS runs many tiny GEMMs faster than the CPU's strided broadcast multiply
-        // (W4: 4 vs 9 ms); OpenCL's tiled GEMM kernel wastes its work-groups on them (W4: 1.5 s vs 0.17 s).
-        if a.device != .cpu {
-            if k == 1 { return left2 * right2 }
-            if m == 1 { return (left2.transposed(-1, -2) * right2).sum(axes: [-2], keepDims: true, file: file, line: line) }
-            if n == 1 { return (left2 * right2.transposed(-1, -2)).sum(axes: [-1], keepDims: true, file: file, line: line) }
-        }
         return left2.matmul(right2, file: file, line: line)
     }
 }

@@ -250,7 +250,10 @@ extension OpenCLBackend {
             .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
         ]
         let tiled = try kernel("matmul_\(output.dtype.kernelName)", family: "matmul")
-        if tiled.maxWorkGroup >= 256 {
+        // A 64×64 tile over a product with a side under 16 (per-example dot, matrix-vector
+        // and outer products under vmap) would leave most of each work-group idle: one
+        // work-item per output element is faster there.
+        if tiled.maxWorkGroup >= 256 && m >= 16 && n >= 16 {
             try launch(tiled, args: args, global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, batch], local: [16, 16, 1])
         } else {
             let naive = try kernel("matmul_naive_\(output.dtype.kernelName)", family: "matmul")
