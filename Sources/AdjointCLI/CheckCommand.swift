@@ -36,8 +36,8 @@ struct CheckCommand: ParsableCommand {
             var sampler = InputSampler(seed: 41 &+ UInt64(op.name.utf8.count))
             for shapes in op.shapes {
                 let values = shapes.map { sampler.values($0.reduce(1, *), domain: op.domain) }
-                let cpu = try Self.forwardAndGradients(op, values, shapes, on: .cpu)
-                let other = try Self.forwardAndGradients(op, values, shapes, on: target)
+                let cpu = try op.forwardAndGradients(values, shapes: shapes, on: .cpu)
+                let other = try op.forwardAndGradients(values, shapes: shapes, on: target)
                 for (index, (a, b)) in zip(other, cpu).enumerated() {
                     let error = Self.error(a, b)
                     if error > worst { (worst, worstWhat) = (error, "\(shapes) " + (index == 0 ? "forward" : "VJP of input \(index - 1)")) }
@@ -52,14 +52,6 @@ struct CheckCommand: ParsableCommand {
         }
         print("\(passed) passed, \(failed) failed")
         if failed > 0 { throw ExitCode(1) }
-    }
-
-    /// The op's output and every input's VJP (cotangent: a ramp over the output).
-    static func forwardAndGradients(_ op: OpInfo, _ values: [[Double]], _ shapes: [[Int]], on device: Device) throws -> [[Double]] {
-        let inputs = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float32, on: device).requiringGrad() }
-        let output = op.apply(inputs)
-        let seed = Tensor.linspace(-1, 1, count: output.count, on: device).reshaped(output.shape)
-        return try [output.doubles()] + gradients(of: output, wrt: inputs, seed: seed).map { try $0.doubles() }
     }
 
     /// vmap of the op over a batch of 3 (every input batched on axis 0) against the stacked

@@ -13,14 +13,8 @@ import Testing
         var data = TestData(seed: 99 &+ UInt64(op.name.utf8.count))
         for shapes in op.shapes {
             let values = shapes.map { data.values($0.reduce(1, *), domain: op.domain) }
-            func run(on device: Device) throws -> [[Double]] {
-                let inputs = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float32, on: device).requiringGrad() }
-                let output = op.apply(inputs)
-                let seed = Tensor.linspace(-1, 1, count: output.count, on: device).reshaped(output.shape)
-                let found = gradients(of: output, wrt: inputs, seed: seed)
-                return try [output.doubles()] + found.map { try $0.doubles() }
-            }
-            let cpu = try run(on: .cpu), gpu = try run(on: openCL)
+            let cpu = try op.forwardAndGradients(values, shapes: shapes, on: .cpu)
+            let gpu = try op.forwardAndGradients(values, shapes: shapes, on: openCL)
             for (index, (a, b)) in zip(gpu, cpu).enumerated() {
                 expectClose(a, b, tolerance: 1e-4, "\(op.name) \(shapes): \(index == 0 ? "forward" : "gradient of input \(index - 1)")")
             }

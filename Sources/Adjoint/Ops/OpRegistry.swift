@@ -39,6 +39,18 @@ public struct OpInfo: Sendable, CustomStringConvertible {
     public var description: String { name }
 }
 
+extension OpInfo {
+    /// The op's output and the VJP of every input, as doubles, for float32 inputs `values`
+    /// of `shapes` on `device`; the cotangent is a ramp from -1 to 1 over the output. The
+    /// backend-agreement tests and `adjoint check` compare these across devices.
+    public func forwardAndGradients(_ values: [[Double]], shapes: [[Int]], on device: Device) throws -> [[Double]] {
+        let inputs = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float32, on: device).requiringGrad() }
+        let output = apply(inputs)
+        let seed = Tensor.linspace(-1, 1, count: output.count, on: device).reshaped(output.shape)
+        return try [output.doubles()] + gradients(of: output, wrt: inputs, seed: seed).map { try $0.doubles() }
+    }
+}
+
 /// Every differentiable op, gathered from the op files (each file lists its own ops next
 /// to their definitions), so tests and benchmarks check a new op without new code.
 public enum OpRegistry {
