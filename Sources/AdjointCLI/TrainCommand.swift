@@ -68,8 +68,7 @@ struct TrainCommand: ParsableCommand {
         guard let optimizer = Classifier.optimizer(self.optimizer, for: network, learningRate: learningRate) else {
             throw ValidationError("unknown optimizer '\(self.optimizer)': use adam, adamw, sgd or momentum")
         }
-        let step = jit ? Classifier.makeJittedStep(model: network, optimizer: optimizer, learningRate: learningRate)
-            : Classifier.makeStep(model: network, optimizer: optimizer, learningRate: learningRate)
+        let step = Classifier.makeStep(model: network, optimizer: optimizer, learningRate: learningRate, jitted: jit)
         let loader = DataLoader(train, batchSize: batchSize, shuffle: true, seed: seed, dropLast: true, flatten: kind.takesFlatInput, device: device)
         let output = URL(fileURLWithPath: outputDirectory)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)

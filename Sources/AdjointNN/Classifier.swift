@@ -43,21 +43,19 @@ public enum Classifier {
     }
 
     /// One training step's gradients-and-update, returning the (lazy, on-device) loss.
-    public static func makeStep(model: Sequential, optimizer: Optimizer, learningRate: Double) -> (Tensor, Tensor) -> Tensor {
+    /// With `jitted`, the step is compiled with `Jit`: forward, backward and the optimizer
+    /// update replay as one program per batch shape (the model's and the optimizer's
+    /// variables are its inputs and outputs).
+    public static func makeStep(model: Sequential, optimizer: Optimizer, learningRate: Double, jitted: Bool = false) -> (Tensor, Tensor) -> Tensor {
         let gradientValues = GradValues({ images, labels in .single(crossEntropyLogits(model(images), labels).mean()) }, vars: model.vars())
-        return { images, labels in
+        let step = { (images: Tensor, labels: Tensor) -> Tensor in
             let (gradients, values) = gradientValues(images, labels)
             optimizer(lr: learningRate, gradients)
             guard case .single(let loss) = values else { return Tensor.zeros([]) }
             return loss
         }
-    }
-
-    /// `makeStep` compiled with `Jit`: forward, backward and the optimizer update replay
-    /// as one program per batch shape (the model's and the optimizer's variables are its
-    /// inputs and outputs).
-    public static func makeJittedStep(model: Sequential, optimizer: Optimizer, learningRate: Double) -> (Tensor, Tensor) -> Tensor {
-        let compiled = Jit(makeStep(model: model, optimizer: optimizer, learningRate: learningRate), vars: model.vars() + optimizer.vars(), name: "train step")
+        guard jitted else { return step }
+        let compiled = Jit(step, vars: model.vars() + optimizer.vars(), name: "train step")
         return { images, labels in compiled(images, labels) }
     }
 

@@ -161,8 +161,7 @@ import Testing
         func losses(jitted: Bool) throws -> [Double] {
             let model = Classifier.make(.mlp, seed: 2, on: device)
             let optimizer = Classifier.optimizer("adam", for: model, learningRate: 1e-3)!
-            let step = jitted ? Classifier.makeJittedStep(model: model, optimizer: optimizer, learningRate: 1e-3)
-                : Classifier.makeStep(model: model, optimizer: optimizer, learningRate: 1e-3)
+            let step = Classifier.makeStep(model: model, optimizer: optimizer, learningRate: 1e-3, jitted: jitted)
             return try DataLoader(train, batchSize: 64, seed: 2, device: device).batches(epoch: 0).map { try step($0.images, $0.labels).item(as: Float.self) }.map(Double.init)
         }
         let eager = try losses(jitted: false), jitted = try losses(jitted: true)
