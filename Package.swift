@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "COpenCL", path: "Sources/COpenCL"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // The AVX-512 float32 GEMM (dispatched at run time; other CPUs use OpenBLAS).
+        .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: - Library
         .target(
@@ -33,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "Adjoint",
-            dependencies: ["COpenCL", "CBLAS", "AdjointKernels"],
+            dependencies: ["COpenCL", "CBLAS", "CGEMM", "AdjointKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "AdjointNN", dependencies: ["Adjoint", "CZlib"]),
@@ -59,7 +61,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "AdjointTestSupport", dependencies: ["Adjoint"], path: "Tests/AdjointTestSupport"),
-        .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "AdjointTestSupport"]),
+        .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "CGEMM", "AdjointTestSupport"]),
         .testTarget(name: "AdjointNNTests", dependencies: ["Adjoint", "AdjointNN", "AdjointTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -30,17 +30,19 @@ extension CPUBackend {
         let count = kernel.count
         let grain = max(4096, CPUParallel.elementGrain / max(1, kernel.nodes.count))
         CPUParallel.forEachRange(count: count, grain: grain) { range in
-            let registers = UnsafeMutablePointer<Float>.allocate(capacity: kernel.nodes.count * CPUBackend.block)
+            let registers = Registers(nodeCount: kernel.nodes.count)
             defer { registers.deallocate() }
             var start = range.lowerBound
             while start < range.upperBound {
                 let length = min(CPUBackend.block, range.upperBound - start)
-                let result = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
                 if output.dtype == .bool {
+                    let result = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
                     let target = output.base(UInt8.self) + start
                     for index in 0..<length { target[index] = result[index] != 0 ? 1 : 0 }
                 } else {
-                    (output.base(Float.self) + start).update(from: result, count: length)
+                    let target = output.base(Float.self) + start
+                    let result = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers, destination: target)
+                    if result != target { target.update(from: result, count: length) }
                 }
                 start += length
             }
@@ -51,7 +53,7 @@ extension CPUBackend {
         let target = output.base(Float.self)
         let span = reduction.length * reduction.inner
         CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
-            let registers = UnsafeMutablePointer<Float>.allocate(capacity: kernel.nodes.count * CPUBackend.block)
+            let registers = Registers(nodeCount: kernel.nodes.count)
             defer { registers.deallocate() }
             let inner = reduction.inner, op = reduction.op
             let sums = UnsafeMutablePointer<Double>.allocate(capacity: inner)
@@ -109,31 +111,59 @@ extension CPUBackend {
         }
     }
 
-    /// Evaluates every node for elements `start..<start + length`; returns the last node's register.
+    /// One block's worth of values per node, and where each node's values are: its own
+    /// register, or straight in a contiguous float32 operand or the output.
+    private struct Registers {
+        let storage: UnsafeMutablePointer<Float>
+        let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+
+        init(nodeCount: Int) {
+            storage = .allocate(capacity: nodeCount * CPUBackend.block)
+            values = .allocate(capacity: nodeCount)
+        }
+
+        func deallocate() {
+            storage.deallocate()
+            values.deallocate()
+        }
+    }
+
+    /// Evaluates every node for elements `start..<start + length` and returns where the
+    /// last node's values are. Contiguous float32 loads are read in place, and the last
+    /// node is computed straight into `destination` when one is given, so a fused
+    /// elementwise kernel copies nothing it does not transform. An operand aliasing the
+    /// destination is safe: every node reads element i before writing element i.
     @inline(__always)
-    private static func evaluate(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, start: Int, length: Int, registers: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    private static func evaluate(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, start: Int, length: Int, registers: Registers,
+                                 destination: UnsafeMutablePointer<Float>? = nil) -> UnsafeMutablePointer<Float> {
+        let values = registers.values, last = kernel.nodes.count - 1
         for (index, node) in kernel.nodes.enumerated() {
-            let out = registers + index * block
+            let out = index == last ? destination ?? registers.storage + index * block : registers.storage + index * block
+            values[index] = out
             switch node {
             case .load(let operand):
-                readers[operand].read(start: start, length: length, into: out)
+                if let direct = readers[operand].contiguousFloats {
+                    values[index] = direct + start
+                } else {
+                    readers[operand].read(start: start, length: length, into: out)
+                }
             case .unary(let op, let x):
-                unary(op, registers + x * block, out, length)
+                unary(op, values[x], out, length)
             case .binary(let op, let a, let b):
-                binary(op, registers + a * block, registers + b * block, out, length)
+                binary(op, values[a], values[b], out, length)
             case .select(let c, let a, let b):
-                let condition = registers + c * block, whenTrue = registers + a * block, whenFalse = registers + b * block
+                let condition = values[c], whenTrue = values[a], whenFalse = values[b]
                 for i in 0..<length { out[i] = condition[i] != 0 ? whenTrue[i] : whenFalse[i] }
             case .cast(let x):
-                let source = registers + x * block
+                let source = values[x]
                 if kernel.types[index] == .bool {
                     for i in 0..<length { out[i] = source[i] != 0 ? 1 : 0 }
                 } else {
-                    out.update(from: source, count: length)
+                    values[index] = source
                 }
             }
         }
-        return registers + (kernel.nodes.count - 1) * block
+        return values[last]
     }
 
     @inline(__always)
@@ -202,6 +232,12 @@ struct FusedReader {
         (scratch + rank).update(from: view.layout.strides, count: rank)
         self.shape = UnsafePointer(scratch)
         strides = UnsafePointer(scratch + rank)
+    }
+
+    /// The operand's floats when it is float32 and laid out exactly as the kernel's
+    /// elements, so a block can be read where it lies.
+    var contiguousFloats: UnsafeMutablePointer<Float>? {
+        contiguous && !isBool ? base.assumingMemoryBound(to: Float.self) : nil
     }
 
     func read(start: Int, length: Int, into out: UnsafeMutablePointer<Float>) {

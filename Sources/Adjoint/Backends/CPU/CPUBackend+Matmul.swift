@@ -1,4 +1,5 @@
 import CBLAS
+import CGEMM
 import Foundation
 
 /// How one operand's matrices sit in memory, in BLAS terms.
@@ -33,12 +34,41 @@ protocol CPUGEMMScalar: CPUFloatingPoint {
         c: UnsafeMutablePointer<Self>, ldc: Int)
 }
 
+/// Which float32 GEMM the CPU backend runs.
+enum CPUFloat32GEMM: Sendable {
+    /// Adjoint's packed AVX-512 kernel (Sources/CGEMM), for products large enough to pay
+    /// for its packing; smaller ones still go to OpenBLAS.
+    case adjoint
+    /// OpenBLAS for every product.
+    case openBLAS
+
+    /// `ADJOINT_CPU_GEMM=openblas` opts out; otherwise the AVX-512 kernel where the CPU
+    /// has it. OpenBLAS fixes its own kernel at load time from OPENBLAS_CORETYPE, which
+    /// some machine images pin to an AVX2 core (half the FMA width of an AVX-512 CPU).
+    static let selected: CPUFloat32GEMM = {
+        if ProcessInfo.processInfo.environment["ADJOINT_CPU_GEMM"]?.lowercased() == "openblas" { return .openBLAS }
+        return adjoint_sgemm_available() ? .adjoint : .openBLAS
+    }()
+
+    /// Whether the AVX-512 kernel takes an `m x n x k` product: below about 2^18
+    /// multiply-adds, or with fewer than 8 rows or 32 columns, packing costs more than
+    /// OpenBLAS's unpacked small-matrix paths (measured in docs/PERFORMANCE.md).
+    @inline(__always)
+    func takes(m: Int, n: Int, k: Int) -> Bool {
+        self == .adjoint && m >= 8 && n >= 32 && m * n * k >= 1 << 18
+    }
+}
+
 extension Float: CPUGEMMScalar {
     static func gemm(
         transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
         a: UnsafeMutablePointer<Float>, lda: Int, b: UnsafeMutablePointer<Float>, ldb: Int,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        if CPUFloat32GEMM.selected.takes(m: m, n: n, k: k),
+           adjoint_sgemm(transposeA == CblasTrans, transposeB == CblasTrans, m, n, k, a, lda, b, ldb, c, ldc) {
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
             1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
