@@ -7,8 +7,9 @@ import Adjoint
 /// the compiled program and their new values are outputs, written back after every call,
 /// so the program never holds stale weights. Optimizer state, Adam's `StepCounter`
 /// included, lives on the device, so SGD, Momentum and Adam steps replay one program.
-/// `RandomState` keeps its stream on the host and is a static argument: a step that draws
-/// from it (dropout) retraces on every call. See docs/JIT.md.
+/// `RandomState` streams stay on the host: a step that draws from one (dropout) traces
+/// once, and every replay asks the stream for fresh seeds, as the eager step would.
+/// See docs/JIT.md.
 ///
 /// ```swift
 /// let step = Jit({ x, y in
@@ -19,15 +20,9 @@ import Adjoint
 /// let values = step(x, y)
 /// ```
 public final class Jit<Output: TensorTree>: Module, @unchecked Sendable {
-    private struct HostState: Hashable {
-        var values: [[UInt64]]
-    }
-
     private let variables: VarCollection
     private let deviceVars: [BaseVar]
-    private let hostVars: [BaseVar]
-    private var hostAfter: [HostState: [Tensor]] = [:]
-    private var compiled: JitFunction<[Tensor], HostState, [Tensor]>!
+    private var compiled: JitFunction<[Tensor], NoStaticArgument, [Tensor]>!
     private var template: Output?
 
     /// Compiles `function` of any number of tensors; `vars` are the variables it reads or writes.
@@ -36,14 +31,12 @@ public final class Jit<Output: TensorTree>: Module, @unchecked Sendable {
         var seen = Set<ObjectIdentifier>()
         let unique = vars.variables.filter { seen.insert(ObjectIdentifier($0)).inserted }
         deviceVars = unique.filter { !($0 is RandomState) }
-        hostVars = unique.filter { $0 is RandomState }
         super.init()
-        compiled = jit(name: name, options: options) { [unowned self] (tensors: [Tensor], state: HostState) -> [Tensor] in
+        compiled = jit(name: name, options: options) { [unowned self] (tensors: [Tensor]) -> [Tensor] in
             let inputCount = tensors.count - deviceVars.count
             for (variable, value) in zip(deviceVars, tensors[inputCount...]) { variable.assign(value) }
             let output = function(Array(tensors[..<inputCount]))
             template = output
-            hostAfter[state] = hostVars.map(\.value)
             return output.tensors + deviceVars.map(\.value)
         }
     }
@@ -70,12 +63,10 @@ public final class Jit<Output: TensorTree>: Module, @unchecked Sendable {
 
     /// Runs the compiled program and writes the variables' new values back.
     public func callAsFunction(_ inputs: [Tensor]) -> Output {
-        let state = HostState(values: hostVars.map { variable in ((try? variable.value.doubles()) ?? []).map(\.bitPattern) })
         let originals = deviceVars.map(\.value)
-        let results = compiled(inputs.map { $0.detach() } + originals.map { $0.detach() }, static: state)
+        let results = compiled(inputs.map { $0.detach() } + originals.map { $0.detach() })
         let outputCount = results.count - deviceVars.count
         for (variable, value) in zip(deviceVars, results[outputCount...]) { variable.assign(value) }
-        for (variable, value) in zip(hostVars, hostAfter[state] ?? []) { variable.assign(value) }
         return template!.replacingTensors(Array(results[..<outputCount]))
     }
 

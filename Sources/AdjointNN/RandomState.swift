@@ -1,30 +1,31 @@
 import Adjoint
 
 /// A module-owned random stream (Objax's `Generator`): a seed and a counter that
-/// advances with every draw. Its value is the tensor `[seed lo, seed hi, counter lo,
-/// counter hi]` (int32), so checkpoints and jit carry it; the counter itself stays on the
-/// host, so drawing never waits for the device.
+/// advances with every draw (an Adjoint `SeedStream`). Its value is the tensor `[seed lo,
+/// seed hi, counter lo, counter hi]` (int32), so checkpoints carry it; the counter itself
+/// stays on the host, so drawing never waits for the device, and a jitted step that draws
+/// from it (dropout) traces once and advances it at every replay as eager calls do.
 public final class RandomState: StateVar, @unchecked Sendable {
-    private var seed: UInt64
-    private var counter: UInt64 = 0
+    /// The stream the draws come from.
+    public let stream: SeedStream
 
     /// A stream starting at `seed`.
     public init(seed: UInt64 = 0) {
-        self.seed = seed
+        stream = SeedStream(seed: seed)
         super.init(Tensor.zeros([4], dtype: .int32, on: .cpu))
     }
 
     /// The state as a tensor; assigning restores the stream.
     override public var value: Tensor {
         get {
+            let (seed, counter) = stream.position
             let words = [seed & 0xFFFF_FFFF, seed >> 32, counter & 0xFFFF_FFFF, counter >> 32].map { Int32(bitPattern: UInt32($0)) }
             return Tensor(words, on: .cpu)
         }
         set {
             guard let words = try? newValue.scalars(as: Int32.self), words.count == 4 else { return }
             let unsigned = words.map { UInt64(UInt32(bitPattern: $0)) }
-            seed = unsigned[0] | unsigned[1] << 32
-            counter = unsigned[2] | unsigned[3] << 32
+            stream.position = (unsigned[0] | unsigned[1] << 32, unsigned[2] | unsigned[3] << 32)
         }
     }
 
@@ -33,10 +34,7 @@ public final class RandomState: StateVar, @unchecked Sendable {
     }
 
     /// A fresh seed for one draw (advances the stream).
-    public func nextSeed() -> UInt64 {
-        counter += 1
-        return RandomKey.mix(seed, counter)
-    }
+    public func nextSeed() -> UInt64 { stream.nextSeed() }
 
     /// Normal draws from this stream.
     public func normal(_ shape: [Int], on device: Device? = nil) -> Tensor { Tensor.randomNormal(shape, seed: nextSeed(), on: device) }
@@ -60,11 +58,11 @@ public struct RandomKey: Sendable, Hashable {
 
     /// `count` independent keys derived from this one.
     public func split(_ count: Int = 2) -> [RandomKey] {
-        (0..<count).map { RandomKey(RandomKey.mix(bits, UInt64($0) &+ 0x5851_F42D_4C95_7F2D)) }
+        (0..<count).map { RandomKey(SeedStream.mix(bits, UInt64($0) &+ 0x5851_F42D_4C95_7F2D)) }
     }
 
     /// A key derived from this one and `data` (JAX's `fold_in`).
-    public func fold(_ data: UInt64) -> RandomKey { RandomKey(RandomKey.mix(bits ^ 0xA076_1D64_78BD_642F, data)) }
+    public func fold(_ data: UInt64) -> RandomKey { RandomKey(SeedStream.mix(bits ^ 0xA076_1D64_78BD_642F, data)) }
 
     /// Normal draws.
     public func normal(_ shape: [Int], dtype: DType = .float32, on device: Device? = nil) -> Tensor { Tensor.randomNormal(shape, dtype: dtype, seed: bits, on: device) }
@@ -81,13 +79,5 @@ public struct RandomKey: Sendable, Hashable {
         let keys = (try? Tensor.randomUniform([count], dtype: .float64, seed: bits, on: .cpu).scalars(as: Double.self)) ?? []
         let order = keys.indices.sorted { keys[$0] < keys[$1] || (keys[$0] == keys[$1] && $0 < $1) }
         return Tensor(order.map { Int32($0) }, on: device)
-    }
-
-    /// SplitMix64 of two words: decorrelates derived seeds.
-    static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {
-        var z = a &+ b &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

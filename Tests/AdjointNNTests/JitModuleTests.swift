@@ -58,6 +58,35 @@ import Testing
         #expect(jitted.traces == 1, "the step counter is a device tensor, so Adam's bias correction needs no retrace")
     }
 
+    @Test(arguments: TestDevices.all)
+    func jittedDropoutStepTracesOnceAndDrawsAsEager(_ device: Device) throws {
+        func run(jitted: Bool) throws -> (losses: [Double], counter: UInt64, traces: Int) {
+            try withDevice(device) { () throws in
+                let (x, y) = TrainingTests.blobs(on: device)
+                let dropout = Dropout(rate: 0.5, seed: 3)
+                let model = Sequential { Linear(2, 16, seed: 1); relu; dropout; Linear(16, 3, seed: 2) }
+                let gv = GradValues({ x, y in .single(crossEntropyLogits(model(x), y).mean()) }, vars: model.vars())
+                let optimizer = SGD(model.vars())
+                let step: (Tensor, Tensor) -> LossValues = { x, y in
+                    let (g, v) = gv(x, y)
+                    optimizer(lr: 0.1, g)
+                    return v
+                }
+                let compiled = Jit(step, vars: gv.vars() + optimizer.vars())
+                var losses: [Double] = []
+                for _ in 0..<5 {
+                    if case .single(let loss) = jitted ? compiled(x, y) : step(x, y) { losses.append(try loss.doubles()[0]) }
+                }
+                return (losses, dropout.random.stream.position.counter, compiled.traceCount)
+            }
+        }
+        let eager = try run(jitted: false), jitted = try run(jitted: true)
+        expectClose(jitted.losses, eager.losses, tolerance: 1e-5)
+        #expect(Set(eager.losses.map { ($0 * 1e6).rounded() }).count == 5, "different masks give different losses")
+        #expect(jitted.counter == 5 && eager.counter == 5)
+        #expect(jitted.traces == 1, "the dropout stream stays on the host and is asked again at every replay")
+    }
+
     @Test func trainingStepProgramIsFused() throws {
         let (x, y) = TrainingTests.blobs(on: .cpu)
         let s = withDevice(.cpu) { Self.setup("momentum") }

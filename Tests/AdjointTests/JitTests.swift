@@ -148,6 +148,25 @@ import Testing
         #expect(try seeded(zero).doubles() == seeded(zero).doubles())
     }
 
+    @Test func seedStreamDrawsMatchEagerCallsAndTraceOnce() throws {
+        let function = { (x: Tensor, stream: SeedStream) -> Tensor in
+            x * Tensor.randomUniform([4], seed: stream.nextSeed()) + Tensor.randomNormal([4], seed: stream.nextSeed())
+        }
+        let eagerStream = SeedStream(seed: 11), jitStream = SeedStream(seed: 11)
+        let compiled = jit { (x: Tensor) in function(x, jitStream) }
+        let x = Tensor([1, 2, 3, 4] as [Float])
+        for call in 0..<4 {
+            let expected = try function(x, eagerStream).doubles()
+            #expect(try compiled(x).doubles() == expected, "call \(call)")
+            #expect(jitStream.position.counter == eagerStream.position.counter)
+        }
+        #expect(compiled.traceCount == 1)
+        #expect(jitStream.position.counter == 8, "two seeds per call, the traced call included once")
+        jitStream.position = (11, 0)
+        eagerStream.position = (11, 0)
+        #expect(try compiled(x).doubles() == function(x, eagerStream).doubles(), "a restored stream replays its draws")
+    }
+
     // MARK: - Passes
 
     @Test func deadCodeEliminationRemovesUnusedWork() throws {

@@ -27,6 +27,9 @@ struct JitStep {
     var dtype: DType
     /// A random draw from the process stream: replays draw fresh numbers, as eager calls do.
     var drawsFromStream = false
+    /// A draw seeded by the graph's seed-stream draw of this index: replays use the seed
+    /// the stream hands out then.
+    var seedDraw: Int?
 
     /// The primitive, when this step is not fused.
     var primitive: Primitive? {
@@ -56,6 +59,9 @@ struct JitGraph {
     /// Buffer ids of the inputs, in the order of the flattened input tree.
     var inputs: [Int] = []
     var outputs: [JitOperand] = []
+    /// The seed streams asked during the trace, one entry per `nextSeed()`, in order;
+    /// a replay asks them again in the same order, so they advance as in eager calls.
+    var seedStreams: [SeedStream] = []
 
     /// Ids of the steps writing each buffer, in order.
     func writers() -> [[Int]] {

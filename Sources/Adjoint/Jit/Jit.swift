@@ -121,10 +121,12 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
         }
         let signature = Signature(shapes: tensors.map(\.shape), dtypes: tensors.map(\.dtype), device: device, staticValue: staticValue)
         let compiled: Compiled
+        var freshDraws = true
         if let cached = lock.withLock({ cache[signature] }) {
             lock.withLock { hits += 1 }
             compiled = cached
         } else {
+            freshDraws = false
             compiled = trace(input, tensors, staticValue, device: device)
             lock.withLock {
                 cache[signature] = compiled
@@ -134,7 +136,7 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
         switch compiled {
         case .program(let program, let template):
             lock.withLock { last = program.summary }
-            return template.replacingTensors(program.run(tensors))
+            return template.replacingTensors(program.run(tensors, freshDraws: freshDraws))
         case .failed(let error, let template):
             return template.mapTensors { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: Layout(contiguous: $0.shape)) }
         }

@@ -75,8 +75,13 @@ final class JitProgram: @unchecked Sendable {
 
     /// Runs the program on `inputs` (one per input placeholder, matching the traced
     /// shapes and dtypes). Environment errors come back as failed output tensors.
-    func run(_ inputs: [Tensor]) -> [Tensor] {
+    ///
+    /// With `freshDraws`, random draws from the process stream and from seed streams take
+    /// new seeds, advancing the streams as the traced function would; without, they use
+    /// the seeds of the trace (the run right after tracing, which already advanced them).
+    func run(_ inputs: [Tensor], freshDraws: Bool) -> [Tensor] {
         let device = graph.device
+        let seeds = freshDraws ? graph.seedStreams.map { $0.nextSeed() } : []
         func failed(_ error: AdjointError) -> [Tensor] {
             graph.outputs.map { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: $0.layout) }
         }
@@ -102,9 +107,13 @@ final class JitProgram: @unchecked Sendable {
                 let views = step.inputs.map(view)
                 switch step.kernel {
                 case .primitive(var call):
-                    if step.drawsFromStream, case .random(let distribution, _, _) = call {
-                        let (seed, offset) = RandomStream.next()
-                        call = .random(distribution, seed: seed, offset: offset)
+                    if freshDraws, case .random(let distribution, _, _) = call {
+                        if step.drawsFromStream {
+                            let (seed, offset) = RandomStream.next()
+                            call = .random(distribution, seed: seed, offset: offset)
+                        } else if let draw = step.seedDraw {
+                            call = .random(distribution, seed: seeds[draw], offset: 0)
+                        }
                     }
                     if runsOnDevice[index] {
                         try backend.execute(call, inputs: views, output: output)

@@ -26,6 +26,8 @@ final class Tracer: @unchecked Sendable {
     private(set) var problems: [String] = []
     private var constantIndex: [ObjectIdentifier: Int] = [:]
     private var streamDraws: Set<UInt64> = []
+    /// Seeds handed out by seed streams during the trace, to their draw index.
+    private var seedDraws: [UInt64: Int] = [:]
 
     init(name: String, device: Device) {
         self.name = name
@@ -69,10 +71,20 @@ final class Tracer: @unchecked Sendable {
     /// Notes that the process random stream handed out `offset` for a draw in this trace.
     func noteStreamDraw(offset: UInt64) { streamDraws.insert(offset) }
 
+    /// Notes that `stream` handed out `seed` in this trace (in order): draws seeded with
+    /// it ask the stream again at every replay.
+    func noteSeed(_ seed: UInt64, from stream: SeedStream) {
+        seedDraws[seed] = graph.seedStreams.count
+        graph.seedStreams.append(stream)
+    }
+
     /// Records `call` writing `layout` of the placeholder `output`.
     func record(_ call: Primitive, _ inputs: [Tensor], output: TraceBuffer, layout: Layout, dtype: DType) {
         var step = JitStep(kernel: .primitive(call), inputs: inputs.map(operand), output: output.id, layout: layout, dtype: dtype)
-        if case .random(_, _, let offset) = call, offset != 0, streamDraws.contains(offset) { step.drawsFromStream = true }
+        if case .random(_, let seed, let offset) = call {
+            if offset != 0, streamDraws.contains(offset) { step.drawsFromStream = true }
+            if offset == 0 { step.seedDraw = seedDraws[seed] }
+        }
         graph.steps.append(step)
     }
 
