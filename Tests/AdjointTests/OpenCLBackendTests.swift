@@ -493,6 +493,56 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
 
     // MARK: - Movement
 
+    @Test(arguments: [OpenCLGEMMTiles.small, .large])
+    func matmulTileKernelsMatchAFloat64LoopOnTileEdges(tiles: OpenCLGEMMTiles) throws {
+        guard openCL() != nil else { return }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
+        b.gemmTiles = tiles
+        // (batch, m, k, n, A strides, B strides): row-major, transposed A, transposed B,
+        // B broadcast over the batch; m, n past one 128 tile and k not a multiple of 8 or 16.
+        let m = 130, k = 19, n = 257
+        let cases: [(Int, [Int], [Int])] = [
+            (1, [m * k, k, 1], [k * n, n, 1]),
+            (1, [m * k, 1, m], [k * n, n, 1]),
+            (1, [m * k, k, 1], [k * n, 1, k]),
+            (2, [m * k, k, 1], [0, n, 1]),
+        ]
+        for (batch, sa, sbs) in cases {
+            let a = (0..<(batch * m * k)).map { Double(($0 * 7) % 13) - 6 }
+            let bValues = (0..<(k * n)).map { Double(($0 * 5) % 11) - 5 }
+            var expected = [Double](repeating: 0, count: batch * m * n)
+            for p in 0..<batch {
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum = 0.0
+                        for l in 0..<k { sum += a[p * sa[0] + i * sa[1] + l * sa[2]] * bValues[p * sbs[0] + l * sbs[1] + j * sbs[2]] }
+                        expected[(p * m + i) * n + j] = sum
+                    }
+                }
+            }
+            let a32 = try upload(b, a.map { Float($0) }), b32 = try upload(b, bValues.map { Float($0) })
+            let got = try run(b, .matmul, [view(a32, .float32, [batch, m, k], strides: sa), view(b32, .float32, [batch, k, n], strides: sbs)],
+                              .float32, [batch, m, n], as: Float.self)
+            #expect(got.map(Double.init) == expected, "\(tiles) float32, strides \(sa) \(sbs)")
+            if b.supportsFloat64 {
+                let a64 = try upload(b, a), b64 = try upload(b, bValues)
+                let got64 = try run(b, .matmul, [view(a64, .float64, [batch, m, k], strides: sa), view(b64, .float64, [batch, k, n], strides: sbs)],
+                                    .float64, [batch, m, n], as: Double.self)
+                #expect(got64 == expected, "\(tiles) float64, strides \(sa) \(sbs)")
+            }
+        }
+    }
+
+    @Test func largeTilesNeedATilePerComputeUnit() {
+        let automatic = OpenCLGEMMTiles.automatic
+        #expect(automatic.usesLarge(m: 4096, n: 4096, batch: 1, computeUnits: 132))
+        #expect(!automatic.usesLarge(m: 128, n: 1024, batch: 1, computeUnits: 132), "8 tiles for 132 SMs")
+        #expect(automatic.usesLarge(m: 128, n: 1024, batch: 1, computeUnits: 2))
+        #expect(!automatic.usesLarge(m: 127, n: 4096, batch: 1, computeUnits: 1))
+        #expect(!OpenCLGEMMTiles.small.usesLarge(m: 4096, n: 4096, batch: 1, computeUnits: 1))
+        #expect(OpenCLGEMMTiles.large.usesLarge(m: 128, n: 128, batch: 1, computeUnits: 1000))
+    }
+
     @Test func gatherAndScatterAdd() throws {
         guard let b = openCL() else { return }
         // x: [outer 2, length 3, inner 2]

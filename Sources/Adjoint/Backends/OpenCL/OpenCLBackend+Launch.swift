@@ -250,10 +250,13 @@ extension OpenCLBackend {
             .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
         ]
         let tiled = try kernel("matmul_\(output.dtype.kernelName)", family: "matmul")
+        let large = try kernel("matmul_large_\(output.dtype.kernelName)", family: "matmul")
         // A 64×64 tile over a product with a side under 16 (per-example dot, matrix-vector
         // and outer products under vmap) would leave most of each work-group idle: one
         // work-item per output element is faster there.
-        if tiled.maxWorkGroup >= 256 && m >= 16 && n >= 16 {
+        if large.maxWorkGroup >= 256 && gemmTiles.usesLarge(m: m, n: n, batch: batch, computeUnits: computeUnits) {
+            try launch(large, args: args, global: [(n + 127) / 128 * 16, (m + 127) / 128 * 16, batch], local: [16, 16, 1])
+        } else if tiled.maxWorkGroup >= 256 && m >= 16 && n >= 16 {
             try launch(tiled, args: args, global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, batch], local: [16, 16, 1])
         } else {
             let naive = try kernel("matmul_naive_\(output.dtype.kernelName)", family: "matmul")

@@ -23,6 +23,10 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     let buildOptions: String
     /// The device's preferred work-group size multiple (warp / wavefront / SIMD width).
     private(set) var preferredMultiple = 1
+    /// CL_DEVICE_MAX_COMPUTE_UNITS: work-groups that run at once (SMs, CUs, cores).
+    let computeUnits: Int
+    /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=64|128`; tests set it directly).
+    var gemmTiles = OpenCLGEMMTiles.fromEnvironment
 
     let lock = NSRecursiveLock()
     let pool: OpenCLBufferPool
@@ -58,6 +62,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         info = found.info
         supportsFloat64 = found.info.supportsFloat64
         deviceID = found.device
+        computeUnits = Int(OpenCLRuntime.deviceValue(found.device, cl_device_info(CL_DEVICE_MAX_COMPUTE_UNITS)) as cl_uint? ?? 1)
         var status: cl_int = CL_SUCCESS
         var deviceRef: cl_device_id? = found.device
         guard let context = clCreateContext(nil, 1, &deviceRef, nil, nil, &status), status == CL_SUCCESS else {
