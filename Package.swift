@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "AdjointBenchmarks",
             dependencies: [
-                "Adjoint", "AdjointNN",
+                "Adjoint", "AdjointNN", "CGEMM", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks"

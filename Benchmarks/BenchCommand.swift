@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run the shared benchmark workloads (../shared/BENCHMARKS.md) and print one JSON line per measurement."
     )
 
-    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps); W1-W7 when none are given.")
+    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps; GEMM: the CPU float32 GEMM kernels, one thread); W1-W7 when none are given.")
     var workloads: [String] = []
 
     @Option(help: "Device: cpu, opencl or opencl:N (default: ADJOINT_DEVICE, else the first OpenCL GPU, else the CPU).")
@@ -68,7 +68,8 @@ struct BenchCommand: ParsableCommand {
             case "W6": try suite.w6()
             case "W7": try suite.w7()
             case "FM": try suite.fashionMNIST()
-            default: throw ValidationError("unknown workload \(workload) (W1 ... W7, or FM for the main job's training steps)")
+            case "GEMM": try suite.gemmKernels()
+            default: throw ValidationError("unknown workload \(workload) (W1 ... W7, FM for the main job's training steps, GEMM for the CPU GEMM kernels)")
             }
         }
     }

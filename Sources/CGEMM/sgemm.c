@@ -30,7 +30,7 @@ enum {
     NV = ADJOINT_SGEMM_NV,          // ZMM vectors per tile row
     NR = 16 * NV,                   // columns of the register tile
     KC = ADJOINT_SGEMM_KC,          // depth of one packed block
-    MC = MR * (128 / MR + 1),       // rows of the packed A block (L2)
+    MC = (128 + MR - 1) / MR * MR,  // rows of the packed A block (L2)
     NC = NR * 64,                   // columns of the packed B block (L3)
 };
 
