@@ -1,4 +1,5 @@
 import Adjoint
+import AdjointNN
 import ArgumentParser
 import Foundation
 
@@ -10,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run the shared benchmark workloads (../shared/BENCHMARKS.md) and print one JSON line per measurement."
     )
 
-    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps; GEMM: the CPU float32 GEMM kernels, one thread); W1-W7 when none are given.")
+    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps, FM-MLP or FM-CNN for one model; GEMM: the CPU float32 GEMM kernels, one thread); W1-W7 when none are given.")
     var workloads: [String] = []
 
     @Option(help: "Device: cpu, opencl or opencl:N (default: ADJOINT_DEVICE, else the first OpenCL GPU, else the CPU).")
@@ -27,6 +28,11 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: .hidden)
     var coldStartChild = false
+
+    /// The model of `FM-MLP` or `FM-CNN`.
+    private func fashionMNISTKind(_ workload: String) -> Classifier.Kind {
+        workload == "FM-CNN" ? .cnn : .mlp
+    }
 
     func run() throws {
         let target = try device.map { text -> Device in
@@ -52,6 +58,7 @@ struct BenchCommand: ParsableCommand {
                 case "W5": try suite.w5Jit()
                 case "W6": try suite.w6Jit()
                 case "FM": try suite.fashionMNIST(jitted: true)
+                case "FM-MLP", "FM-CNN": try suite.fashionMNIST(jitted: true, kinds: [fashionMNISTKind(workload)])
                 default: continue
                 }
             }
@@ -68,6 +75,7 @@ struct BenchCommand: ParsableCommand {
             case "W6": try suite.w6()
             case "W7": try suite.w7()
             case "FM": try suite.fashionMNIST()
+            case "FM-MLP", "FM-CNN": try suite.fashionMNIST(kinds: [fashionMNISTKind(workload)])
             case "GEMM": try suite.gemmKernels()
             default: throw ValidationError("unknown workload \(workload) (W1 ... W7, FM for the main job's training steps, GEMM for the CPU GEMM kernels)")
             }

@@ -5,8 +5,8 @@ import AdjointNN
 /// train`'s `mlp` and `cnn` at batch 128 on random images, eager or jitted; an epoch is
 /// 468 such steps.
 extension Workloads {
-    func fashionMNIST(jitted: Bool = false) throws {
-        for kind in Classifier.Kind.allCases {
+    func fashionMNIST(jitted: Bool = false, kinds: [Classifier.Kind] = Classifier.Kind.allCases) throws {
+        for kind in kinds {
             let small = try runSteps(kind, batch: 4, steps: 3, jitted: false, on: .cpu)
             try requireClose(runSteps(kind, batch: 4, steps: 3, jitted: jitted, on: device), small, tolerance: 1e-4, "FM \(kind.rawValue) loss")
             let batch = 128
