@@ -57,6 +57,30 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func eagerAdamUpdatesEachVariableInThreeFusedLaunches(device: Device) throws {
+        func stepLaunches(shapes: [[Int]]) throws -> (launches: Int, values: [[Double]]) {
+            try withDevice(device) { () throws in
+                let variables = shapes.enumerated().map { ("w\($0.offset)", TrainVar(Tensor.randomNormal($0.element, seed: UInt64($0.offset)))) }
+                let optimizer = AdamW(VarCollection(variables))
+                let gradients = shapes.enumerated().map { Tensor.randomNormal($0.element, seed: UInt64(10 + $0.offset)) }
+                // The first step traces the update once per shape and caches the learning
+                // rate's constants; the second is counted.
+                optimizer(lr: 0.1, gradients)
+                try device.synchronize()
+                let launches = try LaunchCount.counting {
+                    optimizer(lr: 0.1, gradients)
+                    try device.synchronize()
+                }.launches
+                return (launches, try variables.map { try $0.1.value.doubles() })
+            }
+        }
+        let one = try stepLaunches(shapes: [[3, 4]]), two = try stepLaunches(shapes: [[3, 4], [5]])
+        #expect(two.launches - one.launches == 3, "m, v and the weights: one fused launch each (\(one.launches) and \(two.launches) launches)")
+        let cpu = try withDevice(.cpu) { try stepLaunches(shapes: [[3, 4], [5]]) }
+        for (got, expected) in zip(two.values, cpu.values) { expectClose(got, expected, tolerance: 1e-5) }
+    }
+
+    @Test(arguments: TestDevices.all)
     func pytorchStyleBackwardStepZeroGrad(device: Device) throws {
         try withDevice(device) { () throws in
             let model = Linear(2, 1, seed: 1)

@@ -120,8 +120,10 @@ struct FusedKernel: Hashable {
         let parameters = (["__global \(FusedKernel.cType(types.last!))* out"]
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
+        // The element count of an elementwise kernel is an argument, so kernels that differ
+        // only in it (one optimizer update per weight shape, say) share one program.
         guard let reduction else {
-            return "(\(parameters)) {\n    int e = get_global_id(0);\n    if (e >= \(count)) return;\n"
+            return "(\(parameters), int n) {\n    int e = get_global_id(0);\n    if (e >= n) return;\n"
                 + statements(element: "e") + "\n    out[e] = v\(last);\n}\n"
         }
         let (initial, combine): (String, String)

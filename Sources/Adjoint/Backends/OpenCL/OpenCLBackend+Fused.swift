@@ -16,7 +16,7 @@ extension OpenCLBackend {
         let k = try self.kernel(name, family: name, generated: kernel.openCLSource)
         let count = kernel.outputCount
         guard count > 0 else { return }
-        let args: [OpenCLArg] = try [.mem(mem(output))] + inputs.map { .mem(try mem($0)) }
+        let args: [OpenCLArg] = try [.mem(mem(output))] + inputs.map { .mem(try mem($0)) } + (kernel.reduction == nil ? [.int(i32(count))] : [])
         try launch(k, args: args, global: [roundUp(count, k.local)], local: [k.local])
     }
 }
