@@ -4,8 +4,64 @@
 //
 // matmul_<dtype>: 64x64 output tile per 16x16 work-group, 16-deep k slices staged in local
 // memory, each work-item accumulating a 4x4 register block (rows ty + 16r, columns tx + 16c).
+// matmul_small_<dtype>: the same with 32x32 tiles and 2x2 blocks, for products too small
+// to give every compute unit a 64x64 tile.
 // Tile loads pick the coalesced order from the strides. Edges load zeros and skip stores.
 // matmul_naive_<dtype>: one work-item per output, for devices whose work-groups are < 256.
+// matmul_large_<dtype> (below): 128x128 tiles for products with enough of them to fill the device.
+
+#define TK 16
+
+// A TS x TS output tile per 16x16 work-group, each work-item accumulating an R x R block
+// (R = TS / 16) at rows ty + 16r and columns tx + 16c.
+#define MATMUL_TILED(NAME, T, TS, R) \
+__kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
+void NAME(__global const T* A, int ao, int sab, int sam, int sak, \
+          __global const T* B, int bo, int sbb, int sbk, int sbn, \
+          __global T* C, int co, int m, int n, int k) { \
+    __local T As[TK][TS]; \
+    __local T Bs[TK][TS]; \
+    int tx = get_local_id(0), ty = get_local_id(1), tid = ty * 16 + tx; \
+    int col0 = get_group_id(0) * TS, row0 = get_group_id(1) * TS, batch = get_global_id(2); \
+    A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n; \
+    T acc[R][R]; \
+    for (int r = 0; r < R; ++r) for (int c = 0; c < R; ++c) acc[r][c] = 0; \
+    for (int p0 = 0; p0 < k; p0 += TK) { \
+        for (int l = 0; l < TS * TK / 256; ++l) { \
+            int e = tid + l * 256; \
+            int r = sak == 1 ? e / TK : e % TS, p = sak == 1 ? e % TK : e / TS; \
+            int gr = row0 + r, gp = p0 + p; \
+            As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
+            int q = sbn == 1 ? e / TS : e % TK, c = sbn == 1 ? e % TS : e / TK; \
+            int gq = p0 + q, gc = col0 + c; \
+            Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
+        } \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+        for (int p = 0; p < TK; ++p) { \
+            T a[R], b[R]; \
+            for (int r = 0; r < R; ++r) a[r] = As[p][ty + 16 * r]; \
+            for (int c = 0; c < R; ++c) b[c] = Bs[p][tx + 16 * c]; \
+            for (int r = 0; r < R; ++r) for (int c = 0; c < R; ++c) acc[r][c] += a[r] * b[c]; \
+        } \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+    } \
+    for (int r = 0; r < R; ++r) { \
+        int gr = row0 + ty + 16 * r; \
+        if (gr >= m) break; \
+        for (int c = 0; c < R; ++c) { int gc = col0 + tx + 16 * c; if (gc < n) C[gr * n + gc] = acc[r][c]; } \
+    } }
+
+#define MATMUL_NAIVE(TN, T) \
+__kernel void matmul_naive_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
+                                __global const T* B, int bo, int sbb, int sbk, int sbn, \
+                                __global T* C, int co, int m, int n, int k) { \
+    int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2); \
+    if (i >= m || j >= n) return; \
+    A += ao + batch * sab; B += bo + batch * sbb; \
+    T s = 0; \
+    for (int p = 0; p < k; ++p) s += A[i * sam + p * sak] * B[p * sbk + j * sbn]; \
+    C[co + batch * m * n + i * n + j] = s; }
+
 // matmul_large_<dtype> (below): 128x128 tiles for products with enough of them to fill the device.
 
 #define TS 64
@@ -108,9 +164,13 @@ void matmul_large_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
         } \
     } }
 
-MATMUL(float32, float)
+MATMUL_TILED(matmul_float32, float, 64, 4)
+MATMUL_TILED(matmul_small_float32, float, 32, 2)
+MATMUL_NAIVE(float32, float)
 MATMUL_LARGE(float32, float, float4)
 #ifdef ADJOINT_FP64
-MATMUL(float64, double)
+MATMUL_TILED(matmul_float64, double, 64, 4)
+MATMUL_TILED(matmul_small_float64, double, 32, 2)
+MATMUL_NAIVE(float64, double)
 MATMUL_LARGE(float64, double, double4)
 #endif

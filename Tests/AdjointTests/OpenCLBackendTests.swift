@@ -493,7 +493,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
 
     // MARK: - Movement
 
-    @Test(arguments: [OpenCLGEMMTiles.small, .large])
+    @Test(arguments: [OpenCLGEMMTiles.forced32, .forced64, .forced128])
     func matmulTileKernelsMatchAFloat64LoopOnTileEdges(tiles: OpenCLGEMMTiles) throws {
         guard openCL() != nil else { return }
         let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
@@ -533,14 +533,18 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         }
     }
 
-    @Test func largeTilesNeedATilePerComputeUnit() {
+    @Test func gemmKernelChoice() {
         let automatic = OpenCLGEMMTiles.automatic
-        #expect(automatic.usesLarge(m: 4096, n: 4096, batch: 1, computeUnits: 132))
-        #expect(!automatic.usesLarge(m: 128, n: 1024, batch: 1, computeUnits: 132), "8 tiles for 132 SMs")
-        #expect(automatic.usesLarge(m: 128, n: 1024, batch: 1, computeUnits: 2))
-        #expect(!automatic.usesLarge(m: 127, n: 4096, batch: 1, computeUnits: 1))
-        #expect(!OpenCLGEMMTiles.small.usesLarge(m: 4096, n: 4096, batch: 1, computeUnits: 1))
-        #expect(OpenCLGEMMTiles.large.usesLarge(m: 128, n: 128, batch: 1, computeUnits: 1000))
+        #expect(automatic.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 132) == .tile128)
+        #expect(automatic.kernel(m: 128, n: 1024, batch: 1, computeUnits: 132) == .tile64, "8 tiles of 128 for 132 SMs")
+        #expect(automatic.kernel(m: 128, n: 1024, batch: 1, computeUnits: 2) == .tile128)
+        #expect(automatic.kernel(m: 127, n: 4096, batch: 1, computeUnits: 1) == .tile64)
+        #expect(automatic.kernel(m: 4096, n: 15, batch: 1, computeUnits: 1) == .naive, "a side under 16")
+        #expect(OpenCLGEMMTiles.forced64.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 1) == .tile64)
+        #expect(OpenCLGEMMTiles.forced32.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 1) == .tile32)
+        #expect(OpenCLGEMMTiles.forced128.kernel(m: 128, n: 128, batch: 1, computeUnits: 1000) == .tile128)
+        #expect(OpenCLGEMMTiles.forced128.kernel(m: 100, n: 4096, batch: 1, computeUnits: 1) == .tile64)
+        #expect(OpenCLGEMMTiles.forced32.kernel(m: 8, n: 4096, batch: 1, computeUnits: 1) == .naive)
     }
 
     @Test func gatherAndScatterAdd() throws {

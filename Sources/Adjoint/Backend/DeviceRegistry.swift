@@ -17,7 +17,7 @@ final class DeviceRegistry: @unchecked Sendable {
 
     var cpuInfo: DeviceInfo {
         DeviceInfo(
-            device: .cpu, name: CPUBackend.processorName, vendor: "Adjoint CPU backend (\(ProcessInfo.processInfo.activeProcessorCount) threads, OpenBLAS)",
+            device: .cpu, name: CPUBackend.processorName, vendor: "Adjoint CPU backend (\(ProcessInfo.processInfo.activeProcessorCount) threads, \(CPUFloat32GEMM.selected == .adjoint ? "AVX-512 GEMM + OpenBLAS" : "OpenBLAS"))",
             version: "", memoryBytes: Int(ProcessInfo.processInfo.physicalMemory), supportsFloat64: true, isGPU: false)
     }
 

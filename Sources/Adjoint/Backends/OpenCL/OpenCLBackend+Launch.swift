@@ -249,18 +249,25 @@ extension OpenCLBackend {
             .mem(try mem(b)), .int(i32(b.layout.offset)), .int(i32(b.layout.shape[0] == 1 ? 0 : sb[0])), .int(i32(sb[1])), .int(i32(sb[2])),
             .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
         ]
-        let tiled = try kernel("matmul_\(output.dtype.kernelName)", family: "matmul")
-        let large = try kernel("matmul_large_\(output.dtype.kernelName)", family: "matmul")
-        // A 64×64 tile over a product with a side under 16 (per-example dot, matrix-vector
-        // and outer products under vmap) would leave most of each work-group idle: one
-        // work-item per output element is faster there.
-        if large.maxWorkGroup >= 256 && gemmTiles.usesLarge(m: m, n: n, batch: batch, computeUnits: computeUnits) {
-            try launch(large, args: args, global: [(n + 127) / 128 * 16, (m + 127) / 128 * 16, batch], local: [16, 16, 1])
-        } else if tiled.maxWorkGroup >= 256 && m >= 16 && n >= 16 {
-            try launch(tiled, args: args, global: [(n + 63) / 64 * 16, (m + 63) / 64 * 16, batch], local: [16, 16, 1])
+        let name = output.dtype.kernelName
+        // Tiled kernels need 256 work-items per group; a device that allows fewer runs
+        // the one-item-per-output kernel.
+        var choice = gemmTiles.kernel(m: m, n: n, batch: batch, computeUnits: computeUnits)
+        let (kernelName, tile): (String, Int) = switch choice {
+        case .naive: ("matmul_naive_\(name)", 1)
+        case .tile32: ("matmul_small_\(name)", 32)
+        case .tile64: ("matmul_\(name)", 64)
+        case .tile128: ("matmul_large_\(name)", 128)
+        }
+        var chosen = try kernel(kernelName, family: "matmul")
+        if choice != .naive && chosen.maxWorkGroup < 256 {
+            choice = .naive
+            chosen = try kernel("matmul_naive_\(name)", family: "matmul")
+        }
+        if choice == .naive {
+            try launch(chosen, args: args, global: [n, m, batch], local: nil)
         } else {
-            let naive = try kernel("matmul_naive_\(output.dtype.kernelName)", family: "matmul")
-            try launch(naive, args: args, global: [n, m, batch], local: nil)
+            try launch(chosen, args: args, global: [(n + tile - 1) / tile * 16, (m + tile - 1) / tile * 16, batch], local: [16, 16, 1])
         }
     }
 

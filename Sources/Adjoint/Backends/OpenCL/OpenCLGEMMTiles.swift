@@ -1,35 +1,53 @@
 import Foundation
 
-/// Which tiled GEMM kernel the OpenCL backend runs for products with both sides of at
-/// least 128 (`Kernels/matmul.cl`): 64×64 tiles with 4×4 per work-item, or 128×128 tiles
-/// with 8×8 per work-item (four times the arithmetic per local-memory read, but a
-/// quarter as many work-groups).
+/// The OpenCL GEMM kernels (`Kernels/matmul.cl`), from least to most work per work-group.
+enum OpenCLGEMMKernel: Sendable, Equatable {
+    /// One work-item per output: products with a side under 16 (vmap's per-example dots,
+    /// matrix-vector and outer products), where a tile would idle most of its work-items.
+    case naive
+    /// 32×32 tiles, 2×2 outputs per work-item.
+    case tile32
+    /// 64×64 tiles, 4×4 outputs per work-item.
+    case tile64
+    /// 128×128 tiles, 8×8 outputs per work-item read as 4-wide vectors from local memory
+    /// (four times the arithmetic per local read of `tile64`, a quarter of the work-groups).
+    case tile128
+}
+
+/// Which tiled GEMM kernel the OpenCL backend runs.
 enum OpenCLGEMMTiles: Sendable, Equatable {
     /// 128×128 tiles when the product has at least one whole tile per compute unit (fewer
-    /// would leave SMs idle), 64×64 otherwise. On PoCL the 128×128 kernel doubled W2
-    /// (13 → 23 GFLOP/s, docs/PERFORMANCE.md); the GPU numbers come from the GPU session.
+    /// would leave compute units idle), 64×64 otherwise. On PoCL the 128×128 kernel doubled
+    /// W2 (13 → 23 GFLOP/s, docs/PERFORMANCE.md); the GPU rule waits for the GPU session's
+    /// numbers for every forced choice below.
     case automatic
-    /// Always 64×64 tiles.
-    case small
-    /// 128×128 tiles for every product with both sides of at least 128.
-    case large
+    /// `ADJOINT_OPENCL_GEMM=32`: 32×32 tiles for every tiled product.
+    case forced32
+    /// `ADJOINT_OPENCL_GEMM=64`: 64×64 tiles for every tiled product.
+    case forced64
+    /// `ADJOINT_OPENCL_GEMM=128`: 128×128 tiles for every product with both sides of at
+    /// least 128 (64×64 below that).
+    case forced128
 
-    /// `ADJOINT_OPENCL_GEMM=64` or `=128` forces a kernel (for measuring both on a device).
+    /// `ADJOINT_OPENCL_GEMM=32|64|128` forces a kernel (for measuring each on a device).
     static let fromEnvironment: OpenCLGEMMTiles = {
         switch ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM"] {
-        case "64": return .small
-        case "128": return .large
+        case "32": return .forced32
+        case "64": return .forced64
+        case "128": return .forced128
         default: return .automatic
         }
     }()
 
-    /// Whether an `m×n` product, `batch` times, runs the 128×128 kernel.
-    func usesLarge(m: Int, n: Int, batch: Int, computeUnits: Int) -> Bool {
-        guard m >= 128 && n >= 128 else { return false }
+    /// The kernel for an `m×n` product run `batch` times on a device with `computeUnits`.
+    func kernel(m: Int, n: Int, batch: Int, computeUnits: Int) -> OpenCLGEMMKernel {
+        guard m >= 16 && n >= 16 else { return .naive }
+        let fits128 = m >= 128 && n >= 128
         switch self {
-        case .small: return false
-        case .large: return true
-        case .automatic: return (m / 128) * (n / 128) * batch >= computeUnits
+        case .forced32: return .tile32
+        case .forced64: return .tile64
+        case .forced128: return fits128 ? .tile128 : .tile64
+        case .automatic: return fits128 && (m / 128) * (n / 128) * batch >= computeUnits ? .tile128 : .tile64
         }
     }
 }
