@@ -2,40 +2,56 @@
 // ao + b*sab + i*sam + p*sak; B is [batch, k, n] with (p, j) at bo + b*sbb + p*sbk + j*sbn
 // (row-major or transposed, batch stride 0 broadcasts); C is contiguous [batch, m, n] from co.
 //
+// Kernels (the backend picks one per product, see OpenCLGEMMTiles.swift):
 // matmul_<dtype>: 64x64 output tile per 16x16 work-group, 16-deep k slices staged in local
-// memory, each work-item accumulating a 4x4 register block (rows ty + 16r, columns tx + 16c).
+//   memory, each work-item accumulating a 4x4 register block (rows ty + 16r, columns tx + 16c).
 // matmul_small_<dtype>: the same with 32x32 tiles and 2x2 blocks, for products too small
-// to give every compute unit a 64x64 tile.
+//   to give every compute unit a 64x64 tile.
+// matmul_large_<dtype>: 128x128 tiles, 8-deep k slices, 8x8 blocks read from local memory
+//   as 4-wide vectors (rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise from
+//   tx): 16 FMAs per local load instead of 2 in the 64x64 kernel. Local rows are padded
+//   by 4 so the transposing tile loads (k contiguous in global memory) hit 32 banks.
+// matmul_naive_<dtype>: one work-item per output, for products with a side under 16 and
+//   devices whose work-groups are < 256.
 // Tile loads pick the coalesced order from the strides. Edges load zeros and skip stores.
-// matmul_naive_<dtype>: one work-item per output, for devices whose work-groups are < 256.
-// matmul_large_<dtype> (below): 128x128 tiles for products with enough of them to fill the device.
+
+#define MATMUL_ARGS(T) \
+    __global const T* A, int ao, int sab, int sam, int sak, \
+    __global const T* B, int bo, int sbb, int sbk, int sbn, \
+    __global T* C, int co, int m, int n, int k
+
+// Work-item coordinates and the batch's matrices, for a TS x TS tile per work-group.
+#define TILE_PROLOGUE(TS) \
+    int tx = get_local_id(0), ty = get_local_id(1), tid = ty * 16 + tx; \
+    int col0 = get_group_id(0) * (TS), row0 = get_group_id(1) * (TS), batch = get_global_id(2); \
+    A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n;
+
+// Stages A[row0.., p0..] into As[DEPTH][..] and B[p0.., col0..] into Bs[DEPTH][..], 256
+// work-items loading TS*DEPTH elements of each, consecutive items along the contiguous axis.
+#define LOAD_TILES(T, TS, DEPTH) \
+    for (int l = 0; l < (TS) * (DEPTH) / 256; ++l) { \
+        int e = tid + l * 256; \
+        int r = sak == 1 ? e / (DEPTH) : e % (TS), p = sak == 1 ? e % (DEPTH) : e / (TS); \
+        int gr = row0 + r, gp = p0 + p; \
+        As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
+        int q = sbn == 1 ? e / (TS) : e % (DEPTH), c = sbn == 1 ? e % (TS) : e / (DEPTH); \
+        int gq = p0 + q, gc = col0 + c; \
+        Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
+    }
 
 #define TK 16
 
-// A TS x TS output tile per 16x16 work-group, each work-item accumulating an R x R block
-// (R = TS / 16) at rows ty + 16r and columns tx + 16c.
+// A TS x TS output tile per 16x16 work-group, each work-item an R x R block (R = TS / 16).
 #define MATMUL_TILED(NAME, T, TS, R) \
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
-void NAME(__global const T* A, int ao, int sab, int sam, int sak, \
-          __global const T* B, int bo, int sbb, int sbk, int sbn, \
-          __global T* C, int co, int m, int n, int k) { \
+void NAME(MATMUL_ARGS(T)) { \
     __local T As[TK][TS]; \
     __local T Bs[TK][TS]; \
-    int tx = get_local_id(0), ty = get_local_id(1), tid = ty * 16 + tx; \
-    int col0 = get_group_id(0) * TS, row0 = get_group_id(1) * TS, batch = get_global_id(2); \
-    A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n; \
+    TILE_PROLOGUE(TS) \
     T acc[R][R]; \
     for (int r = 0; r < R; ++r) for (int c = 0; c < R; ++c) acc[r][c] = 0; \
     for (int p0 = 0; p0 < k; p0 += TK) { \
-        for (int l = 0; l < TS * TK / 256; ++l) { \
-            int e = tid + l * 256; \
-            int r = sak == 1 ? e / TK : e % TS, p = sak == 1 ? e % TK : e / TS; \
-            int gr = row0 + r, gp = p0 + p; \
-            As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
-            int q = sbn == 1 ? e / TS : e % TK, c = sbn == 1 ? e % TS : e / TK; \
-            int gq = p0 + q, gc = col0 + c; \
-            Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
-        } \
+        LOAD_TILES(T, TS, TK) \
         barrier(CLK_LOCAL_MEM_FENCE); \
         for (int p = 0; p < TK; ++p) { \
             T a[R], b[R]; \
@@ -51,100 +67,19 @@ void NAME(__global const T* A, int ao, int sab, int sam, int sak, \
         for (int c = 0; c < R; ++c) { int gc = col0 + tx + 16 * c; if (gc < n) C[gr * n + gc] = acc[r][c]; } \
     } }
 
-#define MATMUL_NAIVE(TN, T) \
-__kernel void matmul_naive_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
-                                __global const T* B, int bo, int sbb, int sbk, int sbn, \
-                                __global T* C, int co, int m, int n, int k) { \
-    int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2); \
-    if (i >= m || j >= n) return; \
-    A += ao + batch * sab; B += bo + batch * sbb; \
-    T s = 0; \
-    for (int p = 0; p < k; ++p) s += A[i * sam + p * sak] * B[p * sbk + j * sbn]; \
-    C[co + batch * m * n + i * n + j] = s; }
-
-// matmul_large_<dtype> (below): 128x128 tiles for products with enough of them to fill the device.
-
-#define TS 64
-#define TK 16
-
-#define MATMUL(TN, T) \
-__kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
-void matmul_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
-                 __global const T* B, int bo, int sbb, int sbk, int sbn, \
-                 __global T* C, int co, int m, int n, int k) { \
-    __local T As[TK][TS]; \
-    __local T Bs[TK][TS]; \
-    int tx = get_local_id(0), ty = get_local_id(1), tid = ty * 16 + tx; \
-    int col0 = get_group_id(0) * TS, row0 = get_group_id(1) * TS, batch = get_global_id(2); \
-    A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n; \
-    T acc[4][4]; \
-    for (int r = 0; r < 4; ++r) for (int c = 0; c < 4; ++c) acc[r][c] = 0; \
-    for (int p0 = 0; p0 < k; p0 += TK) { \
-        for (int l = 0; l < 4; ++l) { \
-            int e = tid + l * 256; \
-            int r = sak == 1 ? e / TK : e % TS, p = sak == 1 ? e % TK : e / TS; \
-            int gr = row0 + r, gp = p0 + p; \
-            As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
-            int q = sbn == 1 ? e / TS : e % TK, c = sbn == 1 ? e % TS : e / TK; \
-            int gq = p0 + q, gc = col0 + c; \
-            Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
-        } \
-        barrier(CLK_LOCAL_MEM_FENCE); \
-        for (int p = 0; p < TK; ++p) { \
-            T a[4], b[4]; \
-            for (int r = 0; r < 4; ++r) a[r] = As[p][ty + 16 * r]; \
-            for (int c = 0; c < 4; ++c) b[c] = Bs[p][tx + 16 * c]; \
-            for (int r = 0; r < 4; ++r) for (int c = 0; c < 4; ++c) acc[r][c] += a[r] * b[c]; \
-        } \
-        barrier(CLK_LOCAL_MEM_FENCE); \
-    } \
-    for (int r = 0; r < 4; ++r) { \
-        int gr = row0 + ty + 16 * r; \
-        if (gr >= m) break; \
-        for (int c = 0; c < 4; ++c) { int gc = col0 + tx + 16 * c; if (gc < n) C[gr * n + gc] = acc[r][c]; } \
-    } } \
-__kernel void matmul_naive_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
-                                __global const T* B, int bo, int sbb, int sbk, int sbn, \
-                                __global T* C, int co, int m, int n, int k) { \
-    int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2); \
-    if (i >= m || j >= n) return; \
-    A += ao + batch * sab; B += bo + batch * sbb; \
-    T s = 0; \
-    for (int p = 0; p < k; ++p) s += A[i * sam + p * sak] * B[p * sbk + j * sbn]; \
-    C[co + batch * m * n + i * n + j] = s; }
-
-// matmul_large_<dtype>: 128x128 output tile per 16x16 work-group, 8-deep k slices, each
-// work-item accumulating an 8x8 register block: rows ty*4 + {0..3} and 64 + ty*4 + {0..3},
-// columns likewise from tx, read from local memory as four 4-wide vectors per k (16
-// FMAs per local load instead of 2 in the 64x64 kernel). Rows of the local tiles are
-// padded by 4 so the transposing tile loads (k contiguous in global memory) hit 32
-// different banks.
 #define TL 128
 #define TKL 8
-#define TLP (TL + 4)
 
 #define MATMUL_LARGE(TN, T, T4) \
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
-void matmul_large_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
-                       __global const T* B, int bo, int sbb, int sbk, int sbn, \
-                       __global T* C, int co, int m, int n, int k) { \
-    __local T As[TKL][TLP]; \
-    __local T Bs[TKL][TLP]; \
-    int tx = get_local_id(0), ty = get_local_id(1), tid = ty * 16 + tx; \
-    int col0 = get_group_id(0) * TL, row0 = get_group_id(1) * TL, batch = get_global_id(2); \
-    A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n; \
+void matmul_large_##TN(MATMUL_ARGS(T)) { \
+    __local T As[TKL][TL + 4]; \
+    __local T Bs[TKL][TL + 4]; \
+    TILE_PROLOGUE(TL) \
     T acc[8][8]; \
     for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] = 0; \
     for (int p0 = 0; p0 < k; p0 += TKL) { \
-        for (int l = 0; l < 4; ++l) { \
-            int e = tid + l * 256; \
-            int r = sak == 1 ? e / TKL : e % TL, p = sak == 1 ? e % TKL : e / TL; \
-            int gr = row0 + r, gp = p0 + p; \
-            As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
-            int q = sbn == 1 ? e / TL : e % TKL, c = sbn == 1 ? e % TL : e / TKL; \
-            int gq = p0 + q, gc = col0 + c; \
-            Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
-        } \
+        LOAD_TILES(T, TL, TKL) \
         barrier(CLK_LOCAL_MEM_FENCE); \
         for (int p = 0; p < TKL; ++p) { \
             T4 a0 = vload4(0, &As[p][ty * 4]), a1 = vload4(0, &As[p][64 + ty * 4]); \
@@ -164,13 +99,22 @@ void matmul_large_##TN(__global const T* A, int ao, int sab, int sam, int sak, \
         } \
     } }
 
+#define MATMUL_NAIVE(TN, T) \
+__kernel void matmul_naive_##TN(MATMUL_ARGS(T)) { \
+    int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2); \
+    if (i >= m || j >= n) return; \
+    A += ao + batch * sab; B += bo + batch * sbb; \
+    T s = 0; \
+    for (int p = 0; p < k; ++p) s += A[i * sam + p * sak] * B[p * sbk + j * sbn]; \
+    C[co + batch * m * n + i * n + j] = s; }
+
 MATMUL_TILED(matmul_float32, float, 64, 4)
 MATMUL_TILED(matmul_small_float32, float, 32, 2)
-MATMUL_NAIVE(float32, float)
 MATMUL_LARGE(float32, float, float4)
+MATMUL_NAIVE(float32, float)
 #ifdef ADJOINT_FP64
 MATMUL_TILED(matmul_float64, double, 64, 4)
 MATMUL_TILED(matmul_small_float64, double, 32, 2)
-MATMUL_NAIVE(float64, double)
 MATMUL_LARGE(float64, double, double4)
+MATMUL_NAIVE(float64, double)
 #endif
