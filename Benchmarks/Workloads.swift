@@ -32,7 +32,9 @@ struct Workloads {
     // MARK: W2
 
     func w2() throws {
-        let a = Tensor.randomNormal([67, 45], seed: 1, on: .cpu), b = Tensor.randomNormal([45, 33], seed: 2, on: .cpu)
+        // Both sides past 128 with ragged edges: every tiled kernel (forced or chosen) is
+        // checked before it is timed.
+        let a = Tensor.randomNormal([130, 67], seed: 1, on: .cpu), b = Tensor.randomNormal([67, 257], seed: 2, on: .cpu)
         try requireClose(a.to(device).matmul(b.to(device)).doubles(), a.matmul(b).doubles(), tolerance: 1e-4, "W2 product")
         for n in gpuSizes ? [4096, 8192] : [1024] {
             let x = Tensor.randomNormal([n, n], seed: 3, on: device), y = Tensor.randomNormal([n, n], seed: 4, on: device)
@@ -67,7 +69,9 @@ struct Workloads {
 
     func w3() throws {
         let x = Tensor.randomNormal([8, 784], seed: 5, on: .cpu), labels = Tensor.randomInt([8], low: 0, high: 10, seed: 6, on: .cpu)
-        let reference = MLPStep(on: .cpu, hidden: 64), candidate = MLPStep(on: device, hidden: 64)
+        // Hidden 160: the weight gradients are [784, 160] and [160, 160] products, which
+        // reach the 128-tile GEMM when it is chosen.
+        let reference = MLPStep(on: .cpu, hidden: 160), candidate = MLPStep(on: device, hidden: 160)
         for _ in 0..<3 {
             try requireClose(candidate.step(x.to(device), labels.to(device)).doubles(), reference.step(x, labels).doubles(), tolerance: 1e-4, "W3 loss")
         }
