@@ -5,7 +5,7 @@ import Foundation
 /// `--mode jit`: the workloads whose step is a function of tensors, compiled with `jit`
 /// (W3's step with AdjointNN's `Jit`), each checked against the eager step before timing. Every
 /// line reports the launches per step the unfused program would make and the fused one
-/// makes.
+/// makes, and lists the fused program's launches.
 extension Workloads {
     var jitImpl: String { harness.impl.replacingOccurrences(of: "-eager", with: "-jit") }
 
@@ -15,6 +15,7 @@ extension Workloads {
         extra["launches_traced"] = fused?.tracedSteps ?? 0
         extra["launches_before_fusion"] = unfused?.launches ?? 0
         extra["launches_after_fusion"] = fused?.launches ?? 0
+        extra["kernels"] = fused?.kernels ?? []
         harness.emit(workload: workload, impl: impl, size: size, median: timing.median, min: timing.min, extra: extra)
     }
 

@@ -248,6 +248,27 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func cheapProducersAreRecomputedInEachFusedReader(_ device: Device) throws {
+        // A ReLU's pre-activation and mask, each read by two kernels: recomputed in both,
+        // never stored. An exp read twice is not cheap: it is stored once and read.
+        let relu = { (t: [Tensor]) -> [Tensor] in
+            let h = t[0] + t[1], mask = h .> 0
+            return [Tensor.where(mask, h, Tensor.constant(0, on: h.device)), Tensor.where(mask, t[0] * 3, Tensor.constant(0, on: h.device)).sum(axis: 1)]
+        }
+        let exponential = { (x: Tensor) -> [Tensor] in let e = x.exp(); return [e * 2, e + 1] }
+        let x = [Tensor.randomNormal([5, 6], seed: 3, on: device), Tensor.randomNormal([6], seed: 4, on: device)]
+        let compiled = jit(relu), unfused = jit(options: JitOptions(fuseElementwise: false), relu)
+        for (a, e) in zip(compiled(x), relu(x)) { expectClose(a, try e.doubles(), tolerance: 1e-5) }
+        _ = unfused(x)
+        #expect(compiled.lastProgram!.kernels == ["fused(3 ops)", "fused(4 ops + reduce.sum)"], "\(compiled.lastProgram!.kernels)")
+        #expect(unfused.lastProgram!.launches == 6)
+        let expCompiled = jit(exponential)
+        for (a, e) in zip(expCompiled(x[0]), exponential(x[0])) { expectClose(a, try e.doubles(), tolerance: 1e-5) }
+        #expect(expCompiled.lastProgram!.kernels.filter { $0 == "unary.exp" }.count == 1, "\(expCompiled.lastProgram!.kernels)")
+        #expect(expCompiled.lastProgram!.launches == 3)
+    }
+
+    @Test(arguments: TestDevices.all)
     func bufferReuseLowersPeakBuffers(_ device: Device) throws {
         let function = { (x: Tensor) -> Tensor in
             var y = x

@@ -1,9 +1,16 @@
 /// The fusion pass: chains of elementwise steps over one shape (float32 and bool values,
 /// operands read through any layout of that shape, broadcasts included) become one
 /// `FusedKernel`, and so does such a chain followed by the sum, max or min that reads it.
-/// An intermediate is fused away only when nothing outside the chain reads it.
+/// An intermediate is fused away when nothing outside the chain reads it, or when it is a
+/// cheap elementwise value (a bias add, a comparison) whose readers all fuse: each of them
+/// recomputes it, as XLA duplicates cheap producers, so a ReLU's pre-activation and mask
+/// never reach memory.
 extension JitGraph {
     static let maximumFusedNodes = 48
+    /// The largest chain (in steps) fusion recomputes in each reader instead of storing.
+    static let maximumDuplicatedNodes = 4
+    /// The most readers such a chain is recomputed for.
+    static let maximumDuplicatedReaders = 4
 
     /// Whether `step` is an elementwise primitive fusion can absorb.
     private func isFusible(_ step: JitStep) -> Bool {
@@ -40,16 +47,34 @@ extension JitGraph {
         }
         let fusible = steps.map(isFusible)
         var members: [Int: Set<Int>] = [:]
-        var absorbed = Set<Int>()
+        // Producers computed inside at least one group; which of their own launches can go
+        // is decided once every group is known (below).
+        var inlined = Set<Int>()
 
-        // The writer of `operand` when its whole chain can move into `group`.
+        // Whether every reader of `id` (written by `producer`) reads it element for element
+        // in a step that fuses, so each can recompute the producer's cheap chain instead.
+        func duplicable(_ producer: Int, id: Int) -> Bool {
+            let cone = members[producer] ?? [producer]
+            guard cone.count <= JitGraph.maximumDuplicatedNodes, readers[id].count <= JitGraph.maximumDuplicatedReaders,
+                  cone.allSatisfy({ isCheap(steps[$0]) }) else { return false }
+            let layout = steps[producer].layout
+            return readers[id].allSatisfy { reader in
+                let reads = steps[reader].inputs.filter { bufferID($0) == id }
+                if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
+                return fusibleReduction(steps[reader]) != nil && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.shape == layout.shape }
+            }
+        }
+
+        // The writer of `operand` when its chain can be computed inside `group`: moved there
+        // (every reader is in the group) or recomputed there (a cheap chain whose readers
+        // all fuse).
         func absorbable(_ operand: JitOperand, into group: Set<Int>, shape: [Int]) -> Int? {
             guard case .buffer(let id) = operand.ref, writers[id].count == 1, !outputBuffers.contains(id) else { return nil }
             let producer = writers[id][0]
-            guard fusible[producer], !absorbed.contains(producer), !group.contains(producer),
-                  steps[producer].layout.shape == shape, operand.layout == steps[producer].layout,
-                  readers[id].isSubset(of: group) else { return nil }
-            return producer
+            guard fusible[producer], !group.contains(producer),
+                  steps[producer].layout.shape == shape, operand.layout == steps[producer].layout else { return nil }
+            if readers[id].isSubset(of: group) && !inlined.contains(producer) { return producer }
+            return duplicable(producer, id: id) ? producer : nil
         }
 
         func grow(_ group: inout Set<Int>, shape: [Int]) {
@@ -62,7 +87,7 @@ extension JitGraph {
                         let added = members[producer] ?? [producer]
                         guard group.count + added.count <= JitGraph.maximumFusedNodes else { continue }
                         group.formUnion(added)
-                        absorbed.insert(producer)
+                        inlined.insert(producer)
                         changed = true
                     }
                 }
@@ -82,10 +107,30 @@ extension JitGraph {
                 guard operand.layout.isContiguous, operand.layout.offset == 0,
                       absorbable(operand, into: [index], shape: shape) != nil else { continue }
                 var group = (members[producer] ?? [producer]).union([index])
-                absorbed.insert(producer)
+                inlined.insert(producer)
                 grow(&group, shape: shape)
                 members[index] = group
             }
+        }
+
+        // An inlined producer's own launch goes only when every remaining launch that
+        // computes one of its readers computes the producer too (otherwise that launch
+        // reads the stored buffer). Start from all of them and put back the ones whose
+        // readers are not covered; putting one back can uncover others, so repeat.
+        var absorbed = inlined
+        while true {
+            var computing: [Int: [Set<Int>]] = [:]
+            for (root, group) in members where !absorbed.contains(root) {
+                for member in group { computing[member, default: []].append(group) }
+            }
+            let uncovered = absorbed.filter { producer in
+                !readers[steps[producer].output].allSatisfy { reader in
+                    guard let launches = computing[reader] else { return false }
+                    return launches.allSatisfy { $0.contains(producer) }
+                }
+            }
+            if uncovered.isEmpty { break }
+            absorbed.subtract(uncovered)
         }
 
         var replaced: [Int: JitStep] = [:]
@@ -96,6 +141,17 @@ extension JitGraph {
         for (root, step) in replaced { steps[root] = step }
         removeSteps(absorbed)
         return before - steps.count
+    }
+
+    /// Elementwise work cheap enough to recompute in several kernels (no transcendental
+    /// functions, powers or square roots).
+    private func isCheap(_ step: JitStep) -> Bool {
+        switch step.primitive {
+        case .unary(let op)?: return [.neg, .abs, .sign, .logicalNot].contains(op)
+        case .binary(let op)?: return op != .pow
+        case .select?, .cast?: return true
+        default: return false
+        }
     }
 
     private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]]) -> JitStep {
