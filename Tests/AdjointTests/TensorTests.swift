@@ -1,4 +1,4 @@
-import Adjoint
+@testable import Adjoint
 import AdjointTestSupport
 import Foundation
 import Testing
@@ -142,6 +142,26 @@ import Testing
             expectClose(Tensor([1, 2] as [Float]).scatterAdding(into: 3, indices: Tensor([2, 2] as [Int32]), axis: 0), [0, 0, 3])
             expectClose(Tensor.where(t .> 2.5, t, t * -1), [-1, -2, 3, 4, 5, 6])
             expectClose(Tensor.where(Tensor([true, false]), 1, 0), [1, 0])
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func binaryOpsOnOneBroadcastValueRunOnceAndStayBroadcast(device: Device) throws {
+        try withDevice(device) { () throws in
+            let seed = Tensor(Float(3)).expanded(to: [4, 5])
+            let scaled = seed * 2 - 1
+            #expect(scaled.shape == [4, 5] && scaled.layout.strides == [0, 0], "computed once, broadcast: \(scaled.layout)")
+            expectClose(scaled, [Double](repeating: 5, count: 20))
+            expectClose(scaled.sum(axis: 1), [25, 25, 25, 25])
+            #expect((seed .> 2).layout.strides == [0, 0])
+            let mixed = seed + Tensor.ones([4, 5])
+            #expect(mixed.layout.isContiguous)
+            expectClose(mixed, [Double](repeating: 4, count: 20))
+            // sum's gradient is such a broadcast: d/dx Σ (2 sin x + 1) = 2 cos x.
+            let x = Tensor.randomNormal([7], seed: 1)
+            let gradient = grad { (x: Tensor) in (x.sin() * 2 + 1).sum() }(x)
+            expectClose(gradient, try x.doubles().map { 2 * Foundation.cos($0) }, tolerance: 1e-5)
+            #expect((Tensor(Float(1)).expanded(to: [0, 3]) * 2).shape == [0, 3])
         }
     }
 

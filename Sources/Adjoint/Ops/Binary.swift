@@ -26,6 +26,21 @@ extension Tensor {
         return Layout(shape: shape, strides: strides, offset: layout.offset)
     }
 
+    /// When every operand holds one value broadcast over `shape` (a gradient seeded by
+    /// `sum` or `mean`, a scalar constant) and `shape` has more than one element, the
+    /// operands as rank-0 views of that value: the op then runs once and its result is
+    /// broadcast, instead of writing the same value `shape.count` times.
+    static func uniformBroadcast(_ operands: [Tensor], to shape: [Int]) -> [Tensor]? {
+        guard shape.reduce(1, *) > 1 else { return nil }
+        var scalars: [Tensor] = []
+        for operand in operands {
+            let layout = operand.broadcastLayout(to: shape)
+            guard zip(layout.shape, layout.strides).allSatisfy({ $0.0 == 1 || $0.1 == 0 }) else { return nil }
+            scalars.append(Tensor(storage: operand.storage, layout: Layout(shape: [], strides: [], offset: layout.offset)))
+        }
+        return scalars
+    }
+
     /// Runs a binary primitive with broadcasting and records `pullback`.
     static func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ name: String, file: StaticString, line: UInt, pullback: @escaping Pullback) -> Tensor {
         check(a.device == b.device, name.lowercased(), "operands on different devices: \(a.device) and \(b.device) (shapes \(a.shape) and \(b.shape)); move one with to(_:)", file: file, line: line)
@@ -40,9 +55,14 @@ extension Tensor {
             if outputDType == .bool { return output }
             return record(name, [a, b], output: output, file: file, line: line, pullback: pullback)
         }
-        let left = Tensor(storage: a.storage, layout: a.broadcastLayout(to: shape))
-        let right = Tensor(storage: b.storage, layout: b.broadcastLayout(to: shape))
-        let output = Tensor(storage: Dispatch.run(.binary(op), [left, right], shape: shape, dtype: outputDType, device: a.device), layout: Layout(contiguous: shape))
+        let output: Tensor
+        if let uniform = uniformBroadcast([a, b], to: shape) {
+            output = Tensor(storage: Dispatch.run(.binary(op), uniform, shape: [], dtype: outputDType, device: a.device), layout: Layout(shape: shape, strides: Array(repeating: 0, count: shape.count)))
+        } else {
+            let left = Tensor(storage: a.storage, layout: a.broadcastLayout(to: shape))
+            let right = Tensor(storage: b.storage, layout: b.broadcastLayout(to: shape))
+            output = Tensor(storage: Dispatch.run(.binary(op), [left, right], shape: shape, dtype: outputDType, device: a.device), layout: Layout(contiguous: shape))
+        }
         if outputDType == .bool { return output }
         return record(name, [a, b], output: output, file: file, line: line, pullback: pullback)
     }
