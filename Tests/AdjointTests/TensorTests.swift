@@ -146,7 +146,7 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
-    func binaryOpsOnOneBroadcastValueRunOnceAndStayBroadcast(device: Device) throws {
+    func opsOnOneBroadcastValueRunOnceAndStayBroadcast(device: Device) throws {
         try withDevice(device) { () throws in
             let seed = Tensor(Float(3)).expanded(to: [4, 5])
             let scaled = seed * 2 - 1
@@ -154,6 +154,8 @@ import Testing
             expectClose(scaled, [Double](repeating: 5, count: 20))
             expectClose(scaled.sum(axis: 1), [25, 25, 25, 25])
             #expect((seed .> 2).layout.strides == [0, 0])
+            #expect((-seed).layout.strides == [0, 0] && seed.exp().layout.strides == [0, 0])
+            expectClose(-seed, [Double](repeating: -3, count: 20))
             let mixed = seed + Tensor.ones([4, 5])
             #expect(mixed.layout.isContiguous)
             expectClose(mixed, [Double](repeating: 4, count: 20))

@@ -28,8 +28,8 @@ extension Tensor {
 
     /// When every operand holds one value broadcast over `shape` (a gradient seeded by
     /// `sum` or `mean`, a scalar constant) and `shape` has more than one element, the
-    /// operands as rank-0 views of that value: the op then runs once and its result is
-    /// broadcast, instead of writing the same value `shape.count` times.
+    /// operands as rank-0 views of that value: the unary or binary op then runs once and
+    /// its result is broadcast, instead of writing the same value `shape.count` times.
     static func uniformBroadcast(_ operands: [Tensor], to shape: [Int]) -> [Tensor]? {
         guard shape.reduce(1, *) > 1 else { return nil }
         var scalars: [Tensor] = []

@@ -9,6 +9,8 @@ extension Tensor {
         let output: Tensor
         if let box = batch {
             output = Tensor.batched(box.physical.unary(op, name, floatOnly: floatOnly, file: file, line: line, pullback: pullback), level: box.level)
+        } else if let uniform = Tensor.uniformBroadcast([self], to: shape) {
+            output = Tensor(storage: Dispatch.run(.unary(op), uniform, shape: [], dtype: dtype, device: device), layout: Layout(shape: shape, strides: Array(repeating: 0, count: rank)))
         } else {
             output = Tensor(storage: Dispatch.run(.unary(op), [value], shape: shape, dtype: dtype, device: device), layout: Layout(contiguous: shape))
         }
