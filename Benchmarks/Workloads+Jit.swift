@@ -82,6 +82,15 @@ extension Workloads {
         _ = unfused([x, v])
         let (timing, ledger) = try harness.timeWithLedger { _ = compiled([x, v]) }
         emitJit("W5", impl: jitImpl + "-hvp", size: n, timing: timing, ledger: ledger, fused: compiled.lastProgram, unfused: unfused.lastProgram)
+
+        let hessianCompiled = jit(name: "W5 Hessian") { (x: Tensor) in hessian(f)(x) }
+        let hessianUnfused = jit(name: "W5 Hessian", options: JitOptions(fuseElementwise: false)) { (x: Tensor) in hessian(f)(x) }
+        let small = Tensor.randomNormal([12], seed: 10, on: device), smallF = w5Function(Tensor.randomNormal([12, 12], standardDeviation: 0.1, seed: 9, on: device))
+        let smallCompiled = jit(name: "W5 Hessian check") { (x: Tensor) in hessian(smallF)(x) }
+        try requireClose(smallCompiled(small).doubles(), hessian(smallF)(small).doubles(), tolerance: 1e-4, "W5 jit Hessian")
+        _ = hessianUnfused(x)
+        let (hessianTiming, hessianLedger) = try harness.timeWithLedger { _ = hessianCompiled(x) }
+        emitJit("W5", impl: jitImpl + "-hessian", size: n, timing: hessianTiming, ledger: hessianLedger, fused: hessianCompiled.lastProgram, unfused: hessianUnfused.lastProgram)
     }
 
     func w6Jit() throws {
