@@ -6,6 +6,27 @@ import Testing
 /// The PyTorch autograd walk-through, reproduced on every device.
 @Suite struct AutogradTests {
     @Test(arguments: TestDevices.all)
+    func maxSplitsTheGradientBetweenTiesOnEveryPath(device: Device) throws {
+        try withDevice(device) { () throws in
+            let x = Tensor([[1, 3, 3], [2, 0, -1]] as [[Float]])
+            let expected: [Double] = [0, 0.5, 0.5, 1, 0, 0]
+            // Eager (the compiled pullback), under jit, per row under vmap, and with
+            // createGraph (plain ops, differentiable in the cotangent).
+            expectClose(grad { (x: Tensor) in x.max(axis: 1).sum() }(x), expected)
+            expectClose(jit { (x: Tensor) in grad { (x: Tensor) in x.max(axis: 1).sum() }(x) }(x), expected)
+            expectClose(vmap { (row: Tensor) in grad { (r: Tensor) in r.max() }(row) }(x), expected)
+            var leaf = x
+            leaf.requiresGrad = true
+            let seed = Tensor([2, 4] as [Float])
+            let first = gradients(of: leaf.max(axis: 1), wrt: [leaf], seed: seed, createGraph: true)[0]
+            expectClose(first, [0, 1, 1, 4, 0, 0])
+            // A ReLU'd 2×2 window of zeros shares its cotangent four ways.
+            let image = Tensor([0, 0, 1, 2, 0, 0, 3, 2] as [Float]).reshaped([1, 1, 2, 4])
+            expectClose(grad { (x: Tensor) in x.maxPool2d(kernel: 2).sum() }(image), [0.25, 0.25, 0, 0, 0.25, 0.25, 1, 0])
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
     func backwardOfSinGivesCos(device: Device) throws {
         try withDevice(device) { () throws in
             var x = Tensor.linspace(0, 2 * Double.pi, count: 25)

@@ -82,11 +82,29 @@ extension Tensor {
         let output = batch.map { Tensor.batched($0.physical.extremum(op, name, axes: axes.map { $0 + 1 }, keepDims: true, file: file, line: line), level: $0.level) }
             ?? reduced(op, axes: axes, outputDType: dtype)
         let kept = Tensor.record(name, [self], output: output, file: file, line: line) { g, x, y in
-            let hits = x[0] .== y.expanded(to: inputShape)
-            let ties = hits.cast(to: g.dtype).sum(axes: axes, keepDims: true)
-            return [Tensor.where(hits, (g / ties).expanded(to: inputShape), g.scalar(0))]
+            // x and y enter only through comparisons, so detaching them keeps the cotangent
+            // differentiable in g; with g free of history the compiled form runs.
+            [Tensor.extremumPullback([g, x[0].detach(), y.detach()], static: ExtremumShape(axes: axes, inputShape: inputShape))]
         }
         return keepDims ? kept : kept.reshaped(reducedShape(axes, keepDims: false))
+    }
+
+    /// What an extremum's pullback is compiled for, besides its operands' shapes.
+    struct ExtremumShape: Hashable {
+        var axes: [Int]
+        var inputShape: [Int]
+    }
+
+    /// The pullback of max and min, `where(x == y, g / ties, 0)`, compiled per shape: the
+    /// comparison, the tie count and the select fuse into two passes over the input
+    /// instead of four (with a bool mask and its float copy stored between them), which
+    /// was a fifth of the main job's eager CNN step in 2×2 max pooling. Inside grad with
+    /// `createGraph`, vmap or an enclosing jit it runs as plain ops (see `JitFunction`).
+    static let extremumPullback = jit(name: "extremum pullback") { (t: [Tensor], shape: ExtremumShape) -> Tensor in
+        let (g, x, y) = (t[0], t[1], t[2])
+        let hits = x .== y.expanded(to: shape.inputShape)
+        let ties = hits.cast(to: g.dtype).sum(axes: shape.axes, keepDims: true)
+        return Tensor.where(hits, (g / ties).expanded(to: shape.inputShape), g.scalar(0))
     }
 
     /// Maximum over `axes` (all when nil). Tied maxima share the gradient equally.

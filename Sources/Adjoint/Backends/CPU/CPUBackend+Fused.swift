@@ -62,9 +62,32 @@ extension CPUBackend {
                 sums.deallocate()
                 extremes.deallocate()
             }
-            for outer in outers {
+            func reset() {
                 sums.update(repeating: 0, count: inner)
                 extremes.update(repeating: op == .max ? -.infinity : .infinity, count: inner)
+            }
+            func store(_ outer: Int) {
+                for index in 0..<inner {
+                    target[outer * inner + index] = op == .sum ? Float(sums[index]) : extremes[index]
+                }
+            }
+            // Short spans (a pooling window's 2 × a row) are evaluated several outers per
+            // block: one node pass per outer of 56 elements cost more than the arithmetic.
+            let outersPerBlock = span > 0 ? Swift.max(1, CPUBackend.block / span) : 1
+            var outer = outers.lowerBound
+            while outer < outers.upperBound {
+                let count = Swift.min(outersPerBlock, outers.upperBound - outer)
+                if count > 1 {
+                    let values = CPUBackend.evaluate(kernel, readers: readers, start: outer * span, length: count * span, registers: registers)
+                    for offset in 0..<count {
+                        reset()
+                        CPUBackend.accumulate(op, values + offset * span, count: span, from: 0, inner: inner, sums: sums, extremes: extremes)
+                        store(outer + offset)
+                    }
+                    outer += count
+                    continue
+                }
+                reset()
                 var start = outer * span
                 let end = start + span
                 while start < end {
@@ -74,9 +97,8 @@ extension CPUBackend {
                     CPUBackend.accumulate(op, values, count: length, from: position, inner: inner, sums: sums, extremes: extremes)
                     start += length
                 }
-                for index in 0..<inner {
-                    target[outer * inner + index] = op == .sum ? Float(sums[index]) : extremes[index]
-                }
+                store(outer)
+                outer += 1
             }
         }
     }
@@ -216,8 +238,9 @@ struct FusedReader {
     let isBool: Bool
     let contiguous: Bool
     let constant: Bool
-    /// The kernel's shape and the view's strides, `rank` each, in scratch memory the launch
-    /// owns: the reader holds no references, so reading a block costs no retain/release.
+    /// The kernel's shape and the view's strides (adjacent axes merged where the view
+    /// allows), `rank` each, in scratch memory the launch owns: the reader holds no
+    /// references, so reading a block costs no retain/release.
     let rank: Int
     let shape: UnsafePointer<Int>
     let strides: UnsafePointer<Int>
@@ -227,9 +250,23 @@ struct FusedReader {
         isBool = view.dtype == .bool
         contiguous = view.layout.isContiguous && view.layout.shape == shape
         constant = view.layout.strides.enumerated().allSatisfy { $0.element == 0 || shape[$0.offset] == 1 }
-        rank = shape.count
-        scratch.update(from: shape, count: rank)
-        (scratch + rank).update(from: view.layout.strides, count: rank)
+        // Adjacent axes this operand steps through as one (a broadcast row of a pooling
+        // window's [.., Wo, 2] read as 2·Wo elements) merge, so its runs are as long as
+        // its layout allows; merging keeps the kernel's row-major element order.
+        var mergedShape: [Int] = [], mergedStrides: [Int] = []
+        for axis in shape.indices where shape[axis] != 1 {
+            let stride = view.layout.strides[axis]
+            if let last = mergedShape.indices.last, mergedStrides[last] == stride * shape[axis] {
+                mergedShape[last] *= shape[axis]
+                mergedStrides[last] = stride
+            } else {
+                mergedShape.append(shape[axis])
+                mergedStrides.append(stride)
+            }
+        }
+        rank = mergedShape.count
+        scratch.update(from: mergedShape, count: rank)
+        (scratch + rank).update(from: mergedStrides, count: rank)
         self.shape = UnsafePointer(scratch)
         strides = UnsafePointer(scratch + rank)
     }
