@@ -88,9 +88,14 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
     private var hits = 0
     private var last: JitProgramSummary?
 
-    init(name: String, options: JitOptions, function: @escaping (Input, Static) -> Output) {
+    /// The most programs kept; past it the cache starts over (library-internal functions
+    /// compiled for whatever shapes user code brings set one, so they cannot grow forever).
+    private let capacity: Int
+
+    init(name: String, options: JitOptions, capacity: Int = .max, function: @escaping (Input, Static) -> Output) {
         self.name = name
         self.options = options
+        self.capacity = capacity
         self.function = function
     }
 
@@ -129,6 +134,7 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
             freshDraws = false
             compiled = trace(input, tensors, staticValue, device: device)
             lock.withLock {
+                if cache.count >= capacity { cache.removeAll() }
                 cache[signature] = compiled
                 traces += 1
             }

@@ -100,7 +100,7 @@ extension Tensor {
     /// instead of four (with a bool mask and its float copy stored between them), which
     /// was a fifth of the main job's eager CNN step in 2×2 max pooling. Inside grad with
     /// `createGraph`, vmap or an enclosing jit it runs as plain ops (see `JitFunction`).
-    static let extremumPullback = jit(name: "extremum pullback") { (t: [Tensor], shape: ExtremumShape) -> Tensor in
+    static let extremumPullback = JitFunction(name: "extremum pullback", options: JitOptions(), capacity: 256) { (t: [Tensor], shape: ExtremumShape) -> Tensor in
         let (g, x, y) = (t[0], t[1], t[2])
         let hits = x .== y.expanded(to: shape.inputShape)
         let ties = hits.cast(to: g.dtype).sum(axes: shape.axes, keepDims: true)
