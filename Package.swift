@@ -26,6 +26,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // The AVX-512 float32 GEMM (dispatched at run time; other CPUs use OpenBLAS).
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O3"])]),
+        // Elementwise float32 loops built for several vector widths (jit's CPU kernels).
+        .target(name: "CVector", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // MARK: - Library
         .target(
@@ -35,7 +37,7 @@ let package = Package(
         ),
         .target(
             name: "Adjoint",
-            dependencies: ["COpenCL", "CBLAS", "CGEMM", "AdjointKernels"],
+            dependencies: ["COpenCL", "CBLAS", "CGEMM", "CVector", "AdjointKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "AdjointNN", dependencies: ["Adjoint", "CZlib"]),

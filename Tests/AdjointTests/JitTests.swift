@@ -252,6 +252,27 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func fusedKernelsKeepIEEEEdgeCases(_ device: Device) throws {
+        // NaN first operands win max/min, sign keeps NaN and -0, round takes halves away
+        // from zero: the fused loops (C on the CPU, generated OpenCL) match eager ops bit
+        // for bit on these.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let (x, y) = (t[0], t[1])
+            return [x.maximum(y) * 1, x.minimum(y) * 1, x.sign() * 1, x.round() * 1, x.floor() * 1, x.abs().sqrt() * 1,
+                    (x .< y).cast(to: .float32) + (x .== y).cast(to: .float32) * 2, Tensor.where(x .>= y, x, y) * 1]
+        }
+        let x = Tensor([.nan, -0.0, 2.5, -2.5, -1.5, .infinity, 3, -7] as [Float], on: device)
+        let y = Tensor([1, 0, .nan, -2.5, 0.5, 1, 3, -.infinity] as [Float], on: device)
+        let compiled = jit(function)
+        for (index, (got, expected)) in zip(compiled([x, y]), function([x, y])).enumerated() {
+            let a = try got.scalars(as: Float.self), e = try expected.scalars(as: Float.self)
+            #expect(a.map(\.bitPattern) == e.map(\.bitPattern) || zip(a, e).allSatisfy { $0.isNaN && $1.isNaN || $0.bitPattern == $1.bitPattern },
+                    "output \(index): \(a) vs eager \(e)")
+        }
+        #expect(compiled.lastProgram!.fusedKernels >= 1)
+    }
+
+    @Test(arguments: TestDevices.all)
     func cheapProducersAreRecomputedInEachFusedReader(_ device: Device) throws {
         // A ReLU's pre-activation and mask, each read by two kernels: recomputed in both,
         // never stored. An exp read twice is not cheap: it is stored once and read.

@@ -16,7 +16,8 @@ public enum UnaryOp: String, Sendable, Hashable, CaseIterable {
     case sqrt
     /// `|x|` (float, int32).
     case abs
-    /// -1, 0 or 1 (float, int32).
+    /// -1 or 1, and x itself for ±0 and NaN (float, as JAX and the OpenCL functor); -1, 0
+    /// or 1 (int32).
     case sign
     /// Largest integer not above x.
     case floor

@@ -209,7 +209,7 @@ extension CPUBackend {
         case .tanh: mapViews(input, T.self, output, T.self) { T.hyperbolicTangent($0) }
         case .sqrt: mapViews(input, T.self, output, T.self) { $0.squareRoot() }
         case .abs: mapViews(input, T.self, output, T.self) { $0.magnitude }
-        case .sign: mapViews(input, T.self, output, T.self) { $0 > 0 ? 1 : ($0 < 0 ? -1 : ($0.isNaN ? $0 : 0)) }
+        case .sign: mapViews(input, T.self, output, T.self) { $0 > 0 ? 1 : ($0 < 0 ? -1 : $0) }
         case .floor: mapViews(input, T.self, output, T.self) { $0.rounded(.down) }
         case .round: mapViews(input, T.self, output, T.self) { $0.rounded(.toNearestOrAwayFromZero) }
         case .sigmoid:

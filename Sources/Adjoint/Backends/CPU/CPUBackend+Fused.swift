@@ -1,3 +1,4 @@
+import CVector
 import Foundation
 
 /// Generated (jit-fused) kernels on the CPU: the node list is interpreted over blocks of
@@ -174,8 +175,7 @@ extension CPUBackend {
             case .binary(let op, let a, let b):
                 binary(op, values[a], values[b], out, length)
             case .select(let c, let a, let b):
-                let condition = values[c], whenTrue = values[a], whenFalse = values[b]
-                for i in 0..<length { out[i] = condition[i] != 0 ? whenTrue[i] : whenFalse[i] }
+                adjoint_select_f32(values[c], values[a], values[b], out, length)
             case .cast(let x):
                 let source = values[x]
                 if kernel.types[index] == .bool {
@@ -188,46 +188,48 @@ extension CPUBackend {
         return values[last]
     }
 
-    @inline(__always)
     private static func unary(_ op: UnaryOp, _ x: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ length: Int) {
         switch op {
-        case .neg: for i in 0..<length { out[i] = -x[i] }
+        case .neg: adjoint_unary_f32(ADJOINT_NEG, x, out, length)
+        case .abs: adjoint_unary_f32(ADJOINT_ABS, x, out, length)
+        case .sqrt: adjoint_unary_f32(ADJOINT_SQRT, x, out, length)
+        case .sign: adjoint_unary_f32(ADJOINT_SIGN, x, out, length)
+        case .floor: adjoint_unary_f32(ADJOINT_FLOOR, x, out, length)
+        case .round: adjoint_unary_f32(ADJOINT_ROUND, x, out, length)
+        case .logicalNot: adjoint_unary_f32(ADJOINT_NOT, x, out, length)
         case .exp, .sin, .cos: FastFloat32.map(op, x, into: out, count: length)
         case .log: for i in 0..<length { out[i] = Foundation.log(x[i]) }
         case .tanh: for i in 0..<length { out[i] = Foundation.tanh(x[i]) }
-        case .sqrt: for i in 0..<length { out[i] = x[i].squareRoot() }
-        case .abs: for i in 0..<length { out[i] = x[i].magnitude }
-        case .sign: for i in 0..<length { out[i] = x[i] > 0 ? 1 : (x[i] < 0 ? -1 : x[i]) }
-        case .floor: for i in 0..<length { out[i] = x[i].rounded(.down) }
-        case .round: for i in 0..<length { out[i] = x[i].rounded(.toNearestOrAwayFromZero) }
         case .sigmoid:
             for i in 0..<length {
                 let decay = Foundation.exp(-x[i].magnitude)
                 out[i] = x[i] >= 0 ? 1 / (1 + decay) : decay / (1 + decay)
             }
-        case .logicalNot: for i in 0..<length { out[i] = x[i] != 0 ? 0 : 1 }
         }
     }
 
-    @inline(__always)
     private static func binary(_ op: BinaryOp, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ length: Int) {
+        let code: adjoint_binary_op
         switch op {
-        case .add: for i in 0..<length { out[i] = a[i] + b[i] }
-        case .sub: for i in 0..<length { out[i] = a[i] - b[i] }
-        case .mul: for i in 0..<length { out[i] = a[i] * b[i] }
-        case .div: for i in 0..<length { out[i] = a[i] / b[i] }
-        case .pow: for i in 0..<length { out[i] = Foundation.pow(a[i], b[i]) }
-        case .maximum: for i in 0..<length { out[i] = (a[i] > b[i] || a[i] != a[i]) ? a[i] : b[i] }
-        case .minimum: for i in 0..<length { out[i] = (a[i] < b[i] || a[i] != a[i]) ? a[i] : b[i] }
-        case .lt: for i in 0..<length { out[i] = a[i] < b[i] ? 1 : 0 }
-        case .le: for i in 0..<length { out[i] = a[i] <= b[i] ? 1 : 0 }
-        case .gt: for i in 0..<length { out[i] = a[i] > b[i] ? 1 : 0 }
-        case .ge: for i in 0..<length { out[i] = a[i] >= b[i] ? 1 : 0 }
-        case .eq: for i in 0..<length { out[i] = a[i] == b[i] ? 1 : 0 }
-        case .ne: for i in 0..<length { out[i] = a[i] != b[i] ? 1 : 0 }
-        case .logicalAnd: for i in 0..<length { out[i] = a[i] != 0 && b[i] != 0 ? 1 : 0 }
-        case .logicalOr: for i in 0..<length { out[i] = a[i] != 0 || b[i] != 0 ? 1 : 0 }
+        case .add: code = ADJOINT_ADD
+        case .sub: code = ADJOINT_SUB
+        case .mul: code = ADJOINT_MUL
+        case .div: code = ADJOINT_DIV
+        case .maximum: code = ADJOINT_MAX
+        case .minimum: code = ADJOINT_MIN
+        case .lt: code = ADJOINT_LT
+        case .le: code = ADJOINT_LE
+        case .gt: code = ADJOINT_GT
+        case .ge: code = ADJOINT_GE
+        case .eq: code = ADJOINT_EQ
+        case .ne: code = ADJOINT_NE
+        case .logicalAnd: code = ADJOINT_AND
+        case .logicalOr: code = ADJOINT_OR
+        case .pow:
+            for i in 0..<length { out[i] = Foundation.pow(a[i], b[i]) }
+            return
         }
+        adjoint_binary_f32(code, a, b, out, length)
     }
 }
 
