@@ -51,7 +51,7 @@ extension Workloads {
             let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
             let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
             _ = unfused(inputs, targets)
-            let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step(inputs, targets) }
+            let (timing, ledger) = try harness.timeWithLedger { _ = step(inputs, targets) }
             emitJit("W3", impl: jitImpl, size: batch, timing: timing, ledger: ledger.merging(["steps_per_s": (1000 / timing.median * 10).rounded() / 10]) { $1 },
                     fused: step.lastProgram, unfused: unfused.lastProgram)
         }
@@ -100,7 +100,7 @@ extension Workloads {
         let expected = Self.mamlMetaGradient(parameters, tasks)
         for (a, b) in zip(compiled(parameters + tasks), expected) { try requireClose(a.doubles(), b.doubles(), tolerance: 1e-3, "W6 jit meta-gradient") }
         _ = unfused(parameters + tasks)
-        let (timing, ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = compiled(parameters + tasks) }
+        let (timing, ledger) = try harness.timeWithLedger { _ = compiled(parameters + tasks) }
         emitJit("W6", impl: jitImpl + "-vmap", size: [25, 10], timing: timing, ledger: ledger, fused: compiled.lastProgram, unfused: unfused.lastProgram)
     }
 }

@@ -79,7 +79,7 @@ struct Workloads {
             let step = MLPStep(on: device)
             let inputs = Tensor.randomNormal([batch, 784], seed: 7, on: device)
             let targets = Tensor.randomInt([batch], low: 0, high: 10, seed: 8, on: device)
-            let ((median, min), ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = step.step(inputs, targets) }
+            let ((median, min), ledger) = try harness.timeWithLedger { _ = step.step(inputs, targets) }
             harness.emit(workload: "W3", impl: harness.impl, size: batch, median: median, min: min, extra: ledger.merging(["steps_per_s": (1000 / median * 10).rounded() / 10]) { $1 })
         }
     }
@@ -173,7 +173,7 @@ struct Workloads {
         let (parameters, tasks) = Self.mamlProblem(on: device)
         let here = Self.mamlMetaGradient(parameters, tasks)
         for (a, b) in zip(here, cpu) { try requireClose(a.doubles(), b.doubles(), tolerance: 1e-3, "W6 meta-gradient") }
-        let ((median, min), ledger) = try harness.timeWithLedger(repetitions: Swift.max(10, harness.repetitions / 2)) { _ = Self.mamlMetaGradient(parameters, tasks) }
+        let ((median, min), ledger) = try harness.timeWithLedger { _ = Self.mamlMetaGradient(parameters, tasks) }
         harness.emit(workload: "W6", impl: harness.impl + "-vmap", size: [25, 10], median: median, min: min, extra: ledger)
     }
 
