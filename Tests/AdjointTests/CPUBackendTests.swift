@@ -409,6 +409,14 @@ private func close(_ actual: [Float], _ expected: [Double], tolerance: Double = 
         (2, 3, 4, 2, [12, 1, 3], [0, 1, 4]),
         (2, 1, 5, 3, [5, 5, 1], [0, 3, 1]),
         (2, 3, 2, 2, [6, 0, 1], [4, 2, 1]),
+        // Matrix-vector products (BLAS GEMV): one output column from a row-major or
+        // transposed A, one output row from a row-major or transposed B.
+        (1, 5, 7, 1, [35, 7, 1], [7, 1, 1]),
+        (2, 5, 7, 1, [35, 1, 5], [7, 1, 7]),
+        (1, 1, 7, 6, [7, 7, 1], [42, 6, 1]),
+        (2, 1, 7, 6, [7, 1, 1], [42, 1, 7]),
+        (1, 5, 7, 1, [35, 7, 1], [21, 3, 1]),
+        (1, 1, 7, 6, [14, 1, 2], [42, 6, 1]),
     ])
     func matmulMatchesANaiveTripleLoop(batch: Int, m: Int, k: Int, n: Int, aStrides: [Int], bStrides: [Int]) throws {
         let aCount = Layout(shape: [batch, m, k], strides: aStrides).requiredElements

@@ -25,6 +25,46 @@ private struct MatrixOperand {
     var blasTranspose: CBLAS_TRANSPOSE { transposed ? CblasTrans : CblasNoTrans }
 }
 
+/// A GEMM with one output column or row, as the GEMV BLAS runs it: OpenBLAS's GEMM path
+/// packs the whole matrix first (copying 16 MB for W4's 4096×1024 · θ, most of its time).
+private struct MatrixVectorProduct {
+    let transpose: CBLAS_TRANSPOSE
+    let rows: Int, columns: Int, leadingDimension: Int
+    let matrixIsA: Bool
+    let vectorStride: Int, outputStride: Int
+
+    /// `C = A·b` when n = 1 (A is the matrix), `c = a·B` when m = 1 (Bᵀ is); nil otherwise.
+    init?(transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int) {
+        guard k > 1 else { return nil }
+        if n == 1 && m > 1 {
+            // A is m×k: row-major with lda, or stored k×m (transposed) with lda.
+            matrixIsA = true
+            transpose = transposeA
+            (rows, columns, leadingDimension) = transposeA == CblasNoTrans ? (m, k, lda) : (k, m, lda)
+            vectorStride = transposeB == CblasNoTrans ? ldb : 1
+            outputStride = ldc
+        } else if m == 1 && n > 1 {
+            // cᵀ = Bᵀ·aᵀ; B is k×n row-major (use it transposed) or stored n×k.
+            matrixIsA = false
+            transpose = transposeB == CblasNoTrans ? CblasTrans : CblasNoTrans
+            (rows, columns, leadingDimension) = transposeB == CblasNoTrans ? (k, n, ldb) : (n, k, ldb)
+            vectorStride = transposeA == CblasNoTrans ? 1 : lda
+            outputStride = 1
+        } else {
+            return nil
+        }
+    }
+
+    // swiftlint:disable:next function_parameter_count
+    typealias GEMV<T> = (CBLAS_ORDER, CBLAS_TRANSPOSE, blasint, blasint, T, UnsafePointer<T>?, blasint,
+                         UnsafePointer<T>?, blasint, T, UnsafeMutablePointer<T>?, blasint) -> Void
+
+    func run<T: CPUGEMMScalar>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ c: UnsafeMutablePointer<T>, _ gemv: GEMV<T>) {
+        gemv(CblasRowMajor, transpose, blasint(rows), blasint(columns), 1, matrixIsA ? a : b, blasint(leadingDimension),
+             matrixIsA ? b : a, blasint(vectorStride), 0, c, blasint(outputStride))
+    }
+}
+
 /// One GEMM entry point per precision.
 protocol CPUGEMMScalar: CPUFloatingPoint {
     // swiftlint:disable:next function_parameter_count
@@ -69,6 +109,10 @@ extension Float: CPUGEMMScalar {
            adjoint_sgemm(transposeA == CblasTrans, transposeB == CblasTrans, m, n, k, a, lda, b, ldb, c, ldc) {
             return
         }
+        if let product = MatrixVectorProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
+            product.run(a, b, c, cblas_sgemv)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
             1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
@@ -81,6 +125,10 @@ extension Double: CPUGEMMScalar {
         a: UnsafeMutablePointer<Double>, lda: Int, b: UnsafeMutablePointer<Double>, ldb: Int,
         c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
+        if let product = MatrixVectorProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
+            product.run(a, b, c, cblas_dgemv)
+            return
+        }
         cblas_dgemm(
             CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
             1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
