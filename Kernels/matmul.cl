@@ -13,6 +13,7 @@
 //   by 4 so the transposing tile loads (k contiguous in global memory) hit 32 banks.
 // matmul_naive_<dtype>: one work-item per output, for products with a side under 16 and
 //   devices whose work-groups are < 256.
+// matmul_rowdot_<dtype>: one output column from a row-major A, a work-group per row.
 // Tile loads pick the coalesced order from the strides. Edges load zeros and skip stores.
 
 #define MATMUL_ARGS(T) \
@@ -108,13 +109,34 @@ __kernel void matmul_naive_##TN(MATMUL_ARGS(T)) { \
     for (int p = 0; p < k; ++p) s += A[i * sam + p * sak] * B[p * sbk + j * sbn]; \
     C[co + batch * m * n + i * n + j] = s; }
 
+// One output column (n = 1) from a row-major A: a 64-item work-group per row reads the
+// row's k elements coalesced and sums them in local memory (the one-item-per-output
+// kernel would have each item walk its own row, 64 rows apart per memory transaction).
+#define MATMUL_ROWDOT(TN, T) \
+__kernel __attribute__((reqd_work_group_size(64, 1, 1))) \
+void matmul_rowdot_##TN(MATMUL_ARGS(T)) { \
+    __local T partial[64]; \
+    int lx = get_local_id(0), i = get_global_id(1), batch = get_global_id(2); \
+    A += ao + batch * sab + i * sam; B += bo + batch * sbb; \
+    T s = 0; \
+    for (int p = lx; p < k; p += 64) s += A[p * sak] * B[p * sbk]; \
+    partial[lx] = s; \
+    barrier(CLK_LOCAL_MEM_FENCE); \
+    for (int width = 32; width > 0; width >>= 1) { \
+        if (lx < width) partial[lx] += partial[lx + width]; \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+    } \
+    if (lx == 0) C[co + batch * m + i] = partial[0]; }
+
 MATMUL_TILED(matmul_float32, float, 64, 4)
 MATMUL_TILED(matmul_small_float32, float, 32, 2)
 MATMUL_LARGE(float32, float, float4)
 MATMUL_NAIVE(float32, float)
+MATMUL_ROWDOT(float32, float)
 #ifdef ADJOINT_FP64
 MATMUL_TILED(matmul_float64, double, 64, 4)
 MATMUL_TILED(matmul_small_float64, double, 32, 2)
 MATMUL_LARGE(float64, double, double4)
 MATMUL_NAIVE(float64, double)
+MATMUL_ROWDOT(float64, double)
 #endif

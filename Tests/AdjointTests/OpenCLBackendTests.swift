@@ -533,6 +533,29 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         }
     }
 
+    @Test func matrixVectorProductsPerRowMatchTheNaiveKernel() throws {
+        guard openCL() != nil else { return }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
+        b.gemvRowDot = true
+        // k not a multiple of 64, a batch of 2 with B broadcast, and a column-major A (which
+        // keeps the one-item-per-output kernel).
+        let (batch, m, k) = (2, 37, 150)
+        let a = (0..<(batch * m * k)).map { Double(($0 * 7) % 13) - 6 }, x = (0..<k).map { Double(($0 * 5) % 11) - 5 }
+        for (strides, label) in [([m * k, k, 1], "row-major A"), ([m * k, 1, m], "column-major A")] {
+            var expected = [Double](repeating: 0, count: batch * m)
+            for p in 0..<batch {
+                for i in 0..<m { for l in 0..<k { expected[p * m + i] += a[p * strides[0] + i * strides[1] + l * strides[2]] * x[l] } }
+            }
+            let a32 = try upload(b, a.map { Float($0) }), x32 = try upload(b, x.map { Float($0) })
+            let got = try run(b, .matmul, [view(a32, .float32, [batch, m, k], strides: strides), view(x32, .float32, [batch, k, 1], strides: [0, 1, 1])],
+                              .float32, [batch, m, 1], as: Float.self)
+            #expect(got.map(Double.init) == expected, "\(label)")
+        }
+        #expect(OpenCLGEMMTiles.automatic.kernel(m: 37, n: 1, k: 150, batch: 2, computeUnits: 1, rowMajorA: true, rowDot: true) == .rowDot)
+        #expect(OpenCLGEMMTiles.automatic.kernel(m: 37, n: 1, k: 150, batch: 2, computeUnits: 1, rowMajorA: true, rowDot: false) == .naive)
+        #expect(OpenCLGEMMTiles.automatic.kernel(m: 37, n: 1, k: 32, batch: 2, computeUnits: 1, rowMajorA: true, rowDot: true) == .naive, "short rows")
+    }
+
     @Test func gemmKernelChoice() {
         let automatic = OpenCLGEMMTiles.automatic
         #expect(automatic.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 132) == .tile128)

@@ -250,22 +250,25 @@ extension OpenCLBackend {
             .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
         ]
         let name = output.dtype.kernelName
-        // Tiled kernels need 256 work-items per group; a device that allows fewer runs
-        // the one-item-per-output kernel.
-        var choice = gemmTiles.kernel(m: m, n: n, batch: batch, computeUnits: computeUnits)
+        // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
+        // allows fewer runs the one-item-per-output kernel.
+        var choice = gemmTiles.kernel(m: m, n: n, k: k, batch: batch, computeUnits: computeUnits, rowMajorA: sa[2] == 1, rowDot: gemvRowDot)
         let (kernelName, tile): (String, Int) = switch choice {
         case .naive: ("matmul_naive_\(name)", 1)
+        case .rowDot: ("matmul_rowdot_\(name)", 1)
         case .tile32: ("matmul_small_\(name)", 32)
         case .tile64: ("matmul_\(name)", 64)
         case .tile128: ("matmul_large_\(name)", 128)
         }
         var chosen = try kernel(kernelName, family: "matmul")
-        if choice != .naive && chosen.maxWorkGroup < 256 {
+        if choice != .naive && chosen.maxWorkGroup < (choice == .rowDot ? 64 : 256) {
             choice = .naive
             chosen = try kernel("matmul_naive_\(name)", family: "matmul")
         }
         if choice == .naive {
             try launch(chosen, args: args, global: [n, m, batch], local: nil)
+        } else if choice == .rowDot {
+            try launch(chosen, args: args, global: [64, m, batch], local: [64, 1, 1])
         } else {
             try launch(chosen, args: args, global: [(n + tile - 1) / tile * 16, (m + tile - 1) / tile * 16, batch], local: [16, 16, 1])
         }

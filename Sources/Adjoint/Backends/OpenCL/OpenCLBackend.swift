@@ -25,8 +25,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     private(set) var preferredMultiple = 1
     /// CL_DEVICE_MAX_COMPUTE_UNITS: work-groups that run at once (SMs, CUs, cores).
     let computeUnits: Int
-    /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=64|128`; tests set it directly).
+    /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=32|64|128`; tests set it directly).
     var gemmTiles = OpenCLGEMMTiles.fromEnvironment
+    /// Whether matrix-vector products use the work-group-per-row kernel: on GPUs, unless
+    /// `ADJOINT_OPENCL_GEMV=naive` (for measuring both); tests set it.
+    lazy var gemvRowDot = info.isGPU && ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMV"] != "naive"
 
     let lock = NSRecursiveLock()
     let pool: OpenCLBufferPool

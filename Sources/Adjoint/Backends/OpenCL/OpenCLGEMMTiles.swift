@@ -5,6 +5,9 @@ enum OpenCLGEMMKernel: Sendable, Equatable {
     /// One work-item per output: products with a side under 16 (vmap's per-example dots,
     /// matrix-vector and outer products), where a tile would idle most of its work-items.
     case naive
+    /// One output column from a row-major A (a matrix-vector product): a 64-item
+    /// work-group per row, reading the row coalesced.
+    case rowDot
     /// 32×32 tiles, 2×2 outputs per work-item.
     case tile32
     /// 64×64 tiles, 4×4 outputs per work-item.
@@ -39,8 +42,13 @@ enum OpenCLGEMMTiles: Sendable, Equatable {
         }
     }()
 
-    /// The kernel for an `m×n` product run `batch` times on a device with `computeUnits`.
-    func kernel(m: Int, n: Int, batch: Int, computeUnits: Int) -> OpenCLGEMMKernel {
+    /// The kernel for an `m×n×k` product run `batch` times on a device with
+    /// `computeUnits`. `rowDot`: whether matrix-vector products with a row-major A (`A`'s
+    /// rows contiguous: `rowMajorA`) use the work-group-per-row kernel, which GPUs need
+    /// for coalesced reads; on PoCL the one-item-per-row kernel is faster (W5's HVP 0.55
+    /// against 0.70 ms), so the backend asks for it on GPUs only.
+    func kernel(m: Int, n: Int, k: Int = 0, batch: Int, computeUnits: Int, rowMajorA: Bool = false, rowDot: Bool = false) -> OpenCLGEMMKernel {
+        if rowDot && n == 1 && rowMajorA && k >= 64 { return .rowDot }
         guard m >= 16 && n >= 16 else { return .naive }
         let fits128 = m >= 128 && n >= 128
         switch self {
