@@ -113,7 +113,8 @@ struct Workloads {
     }
 
     func w4() throws {
-        let (d, b) = (16, 8)
+        // d = 80: rows past 64, so the GPU's work-group-per-row GEMV is checked too.
+        let (d, b) = (80, 8)
         let theta = Tensor.randomNormal([d], seed: 14, on: .cpu), previous = Tensor.randomNormal([b, d], seed: 15, on: .cpu)
         let reward = Tensor.randomNormal([b], seed: 16, on: .cpu), next = Tensor.randomNormal([b, d], seed: 17, on: .cpu)
         let cpu = Self.perExampleTD(theta, previous, reward, next)
