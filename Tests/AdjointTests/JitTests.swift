@@ -273,6 +273,29 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func longReductionsWithFewOutputsSplitIntoPartials(_ device: Device) throws {
+        // A whole-tensor sum (and max, min over rows of 65,536) fuses with the elementwise
+        // chain into partial results that one small reduce combines; a length no power of
+        // two divides into pieces stays unfused.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let x = t[0]
+            return [(x.sin() * 2 + 1).sum(), (x * 3).reshaped([2, 65_536]).max(axis: 1), (x - 1).reshaped([2, 65_536]).min(axis: 1), (t[1] * 3).sum(axis: 1)]
+        }
+        let x = [Tensor.randomNormal([131_072], seed: 5, on: device), Tensor.randomNormal([3, 50_000], seed: 6, on: device)]
+        let compiled = jit(function)
+        let expected = function(x)
+        for (index, (got, want)) in zip(compiled(x), expected).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-4, "output \(index)")
+        }
+        let kernels = compiled.lastProgram!.kernels
+        #expect(kernels.filter { $0.hasPrefix("fused(") && $0.contains("reduce.") }.count == 3, "\(kernels)")
+        #expect(kernels.filter { $0.hasPrefix("reduce.") }.count == 4, "three combines and the unsplit sum: \(kernels)")
+        #expect(JitGraph.splitParts(outer: 1, length: 1 << 26, inner: 1, interleaved: false) == 256)
+        #expect(JitGraph.splitParts(outer: 1, length: 1 << 26, inner: 1, interleaved: true) == 65_536)
+        #expect(JitGraph.splitParts(outer: 3, length: 50_000, inner: 1, interleaved: false) == nil)
+    }
+
+    @Test(arguments: TestDevices.all)
     func cheapProducersAreRecomputedInEachFusedReader(_ device: Device) throws {
         // A ReLU's pre-activation and mask, each read by two kernels: recomputed in both,
         // never stored. An exp read twice is not cheap: it is stored once and read.

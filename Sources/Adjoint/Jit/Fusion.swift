@@ -23,12 +23,35 @@ extension JitGraph {
         return types.allSatisfy { $0 == .float32 || $0 == .bool } && step.coversOutput(of: buffers[step.output])
     }
 
-    /// A reduction worth fusing: enough independent outputs to fill a device, or short rows.
+    /// A reduction worth fusing, as the fused kernel runs it: enough independent outputs
+    /// to fill a device, or short rows; or a long reduction with few outputs (a loss's
+    /// sum over every element) split into `parts` partial reductions of equal length, which
+    /// the kernel writes and a small `reduce` step combines (`splitParts`).
     private func fusibleReduction(_ step: JitStep) -> FusedKernel.Reduction? {
         guard case .reduce(let op, let outer, let length, let inner)? = step.primitive,
               op == .sum || op == .max || op == .min, step.dtype == .float32 else { return nil }
-        guard outer * inner >= 256 || length <= 1024 else { return nil }
-        return FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
+        if outer * inner >= 256 || length <= 1024 {
+            return FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
+        }
+        guard let parts = JitGraph.splitParts(outer: outer, length: length, inner: inner, interleaved: device != .cpu) else { return nil }
+        // The CPU sums contiguous pieces, one per task: [outer·parts, length/parts, inner].
+        // OpenCL devices give each work-item every parts-th element, so neighbouring
+        // work-items read neighbouring memory: [outer, length/parts, parts·inner].
+        return device == .cpu
+            ? FusedKernel.Reduction(op: op, outer: outer * parts, length: length / parts, inner: inner)
+            : FusedKernel.Reduction(op: op, outer: outer, length: length / parts, inner: parts * inner)
+    }
+
+    /// Into how many equal pieces a long reduction with few outputs splits: a power of
+    /// two dividing the length into pieces of at least 64, giving at least 256 partial
+    /// results (the CPU's tasks), or, `interleaved` for OpenCL, up to 65,536 (work-items
+    /// to fill a GPU); nil when none does. Both readings keep every element's position.
+    static func splitParts(outer: Int, length: Int, inner: Int, interleaved: Bool) -> Int? {
+        var parts = 2
+        while outer * inner * parts < 256 { parts *= 2 }
+        guard length % parts == 0, length / parts >= 64 else { return nil }
+        while interleaved, outer * inner * parts < 65_536, length % (parts * 2) == 0, length / (parts * 2) >= 64 { parts *= 2 }
+        return parts
     }
 
     /// Fuses chains; returns the number of launches removed.
@@ -61,18 +84,24 @@ extension JitGraph {
             return readers[id].allSatisfy { reader in
                 let reads = steps[reader].inputs.filter { bufferID($0) == id }
                 if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
-                return fusibleReduction(steps[reader]) != nil && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.shape == layout.shape }
+                return fusibleReduction(steps[reader]) != nil && layout.isContiguous && layout.offset == 0
+                    && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.count == layout.count }
             }
         }
 
         // The writer of `operand` when its chain can be computed inside `group`: moved there
         // (every reader is in the group) or recomputed there (a cheap chain whose readers
         // all fuse).
-        func absorbable(_ operand: JitOperand, into group: Set<Int>, shape: [Int]) -> Int? {
+        // `flat`: the reader is a reduction, which reads its input in row-major order, so
+        // a contiguous reshape of a contiguous producer reads the same elements.
+        func absorbable(_ operand: JitOperand, into group: Set<Int>, shape: [Int], flat: Bool = false) -> Int? {
             guard case .buffer(let id) = operand.ref, writers[id].count == 1, !outputBuffers.contains(id) else { return nil }
             let producer = writers[id][0]
-            guard fusible[producer], !group.contains(producer),
-                  steps[producer].layout.shape == shape, operand.layout == steps[producer].layout else { return nil }
+            let produced = steps[producer].layout
+            let sameElements = operand.layout == produced
+                || (flat && operand.layout.isContiguous && produced.isContiguous && operand.layout.offset == 0 && produced.offset == 0
+                    && operand.layout.count == produced.count)
+            guard fusible[producer], !group.contains(producer), produced.shape == shape, sameElements else { return nil }
             if readers[id].isSubset(of: group) && !inlined.contains(producer) { return producer }
             return duplicable(producer, id: id) ? producer : nil
         }
@@ -105,7 +134,7 @@ extension JitGraph {
                 let producer = writers[id][0]
                 let shape = steps[producer].layout.shape
                 guard operand.layout.isContiguous, operand.layout.offset == 0,
-                      absorbable(operand, into: [index], shape: shape) != nil else { continue }
+                      absorbable(operand, into: [index], shape: shape, flat: true) != nil else { continue }
                 var group = (members[producer] ?? [producer]).union([index])
                 inlined.insert(producer)
                 grow(&group, shape: shape)
@@ -134,12 +163,32 @@ extension JitGraph {
         }
 
         var replaced: [Int: JitStep] = [:]
+        var combines: [Int: JitStep] = [:]
         for (root, group) in members where !absorbed.contains(root) && group.count >= 2 {
-            replaced[root] = fusedStep(root: root, group: group, writers: writers)
+            var fused = fusedStep(root: root, group: group, writers: writers)
+            // A split reduction writes its partial results to a new buffer, and a reduce
+            // step right after it combines them into the original output.
+            if case .reduce(let op, let outer, let length, let inner)? = steps[root].primitive,
+               case .fused(let kernel) = fused.kernel, let split = kernel.reduction, split.length != length {
+                let parts = length / split.length
+                buffers.append(JitBuffer(count: outer * parts * inner, dtype: .float32, input: nil))
+                let partials = buffers.count - 1
+                combines[root] = JitStep(
+                    kernel: .primitive(.reduce(op, outer: outer, length: parts, inner: inner)),
+                    inputs: [JitOperand(ref: .buffer(partials), layout: Layout(contiguous: [outer, parts, inner]), dtype: .float32)],
+                    output: fused.output, layout: fused.layout, dtype: .float32)
+                fused.output = partials
+                fused.layout = Layout(contiguous: [outer, parts * inner])
+            }
+            replaced[root] = fused
         }
         let before = steps.count
-        for (root, step) in replaced { steps[root] = step }
-        removeSteps(absorbed)
+        var rebuilt: [JitStep] = []
+        for (index, step) in steps.enumerated() where !absorbed.contains(index) {
+            rebuilt.append(replaced[index] ?? step)
+            if let combine = combines[index] { rebuilt.append(combine) }
+        }
+        steps = rebuilt
         return before - steps.count
     }
 

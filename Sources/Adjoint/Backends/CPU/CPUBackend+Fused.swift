@@ -121,8 +121,19 @@ extension CPUBackend {
             }
         default:
             if inner == 1 {
-                var total = 0.0
-                for index in 0..<count { total += Double(values[index]) }
+                // Eight running sums: one chained float64 add per element held a whole-tensor
+                // sum to the add latency.
+                var lanes = SIMD8<Double>(repeating: 0)
+                var index = 0
+                while index + 8 <= count {
+                    lanes += SIMD8<Double>(UnsafeRawPointer(values + index).loadUnaligned(as: SIMD8<Float>.self))
+                    index += 8
+                }
+                var total = lanes.sum()
+                while index < count {
+                    total += Double(values[index])
+                    index += 1
+                }
                 sums[0] += total
             } else {
                 for index in 0..<count {
