@@ -29,10 +29,20 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: .hidden)
     var coldStartChild = false
 
-    /// The model of `FM-MLP` or `FM-CNN`.
-    private func fashionMNISTKind(_ workload: String) -> Classifier.Kind {
-        workload == "FM-CNN" ? .cnn : .mlp
-    }
+    /// Each workload's eager and jit run (nil where a mode does not apply).
+    private static let runs: [String: (eager: (@Sendable (Workloads) throws -> Void)?, jit: (@Sendable (Workloads) throws -> Void)?)] = [
+        "W1": ({ try $0.w1() }, { try $0.w1Jit() }),
+        "W2": ({ try $0.w2() }, nil),
+        "W3": ({ try $0.w3() }, { try $0.w3Jit() }),
+        "W4": ({ try $0.w4() }, { try $0.w4Jit() }),
+        "W5": ({ try $0.w5() }, { try $0.w5Jit() }),
+        "W6": ({ try $0.w6() }, { try $0.w6Jit() }),
+        "W7": ({ try $0.w7() }, nil),
+        "FM": ({ try $0.fashionMNIST() }, { try $0.fashionMNIST(jitted: true) }),
+        "FM-MLP": ({ try $0.fashionMNIST(kinds: [.mlp]) }, { try $0.fashionMNIST(jitted: true, kinds: [.mlp]) }),
+        "FM-CNN": ({ try $0.fashionMNIST(kinds: [.cnn]) }, { try $0.fashionMNIST(jitted: true, kinds: [.cnn]) }),
+        "GEMM": ({ try $0.gemmKernels() }, nil),
+    ]
 
     func run() throws {
         let target = try device.map { text -> Device in
@@ -49,36 +59,13 @@ struct BenchCommand: ParsableCommand {
         let suite = Workloads(harness: harness, gpuSizes: (size ?? (isGPU ? "gpu" : "cpu")) == "gpu")
         harness.emit(workload: "env", impl: "adjoint", size: NSNull(), extra: ["date": ISO8601DateFormatter().string(from: Date())])
         let selected = workloads.isEmpty ? ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] : workloads.map { $0.uppercased() }
-        if mode == "jit" {
-            for workload in selected {
-                switch workload {
-                case "W1": try suite.w1Jit()
-                case "W3": try suite.w3Jit()
-                case "W4": try suite.w4Jit()
-                case "W5": try suite.w5Jit()
-                case "W6": try suite.w6Jit()
-                case "FM": try suite.fashionMNIST(jitted: true)
-                case "FM-MLP", "FM-CNN": try suite.fashionMNIST(jitted: true, kinds: [fashionMNISTKind(workload)])
-                default: continue
-                }
-            }
-            return
-        }
-        guard mode == "eager" else { throw ValidationError("unknown mode \(mode) (eager, jit)") }
+        guard mode == "eager" || mode == "jit" else { throw ValidationError("unknown mode \(mode) (eager, jit)") }
         for workload in selected {
-            switch workload {
-            case "W1": try suite.w1()
-            case "W2": try suite.w2()
-            case "W3": try suite.w3()
-            case "W4": try suite.w4()
-            case "W5": try suite.w5()
-            case "W6": try suite.w6()
-            case "W7": try suite.w7()
-            case "FM": try suite.fashionMNIST()
-            case "FM-MLP", "FM-CNN": try suite.fashionMNIST(kinds: [fashionMNISTKind(workload)])
-            case "GEMM": try suite.gemmKernels()
-            default: throw ValidationError("unknown workload \(workload) (W1 ... W7, FM for the main job's training steps, GEMM for the CPU GEMM kernels)")
+            guard let runs = Self.runs[workload] else {
+                throw ValidationError("unknown workload \(workload) (W1 ... W7, FM, FM-MLP or FM-CNN for the main job's training steps, GEMM for the CPU GEMM kernels)")
             }
+            // A workload without a jit form (W2, W7, GEMM) is skipped in jit mode.
+            try (mode == "jit" ? runs.jit : runs.eager)?(suite)
         }
     }
 }

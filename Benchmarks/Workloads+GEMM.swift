@@ -21,8 +21,8 @@ extension Workloads {
             (784, 1024, 128, true, false), (9, 49, 257, false, true),
         ]
         for (m, n, k, transposeA, transposeB) in shapes {
-            let value = { (index: Int) in Float(SeedStream.mix(UInt64(m * n + k), UInt64(index)) >> 40) * 0x1p-23 - 1 }
-            let a = (0..<(m * k)).map(value), b = (m * k..<(m * k + k * n)).map(value)
+            var sampler = InputSampler(seed: UInt64(m * n + k))
+            let a = sampler.values(m * k, domain: .unit).map { Float($0) }, b = sampler.values(k * n, domain: .unit).map { Float($0) }
             var ours = [Float](repeating: 0, count: m * n), theirs = ours
             let lda = transposeA ? m : k, ldb = transposeB ? k : n
             let runOurs = {

@@ -34,14 +34,11 @@ struct CheckCommand: ParsableCommand {
         for op in OpRegistry.all where only.map({ op.name.contains($0) }) ?? true {
             var worst = 0.0, worstWhat = ""
             var sampler = InputSampler(seed: 41 &+ UInt64(op.name.utf8.count))
+            for comparison in try op.comparedWithCPU(on: target, sampler: &sampler) {
+                let error = Self.error(comparison.actual, comparison.expected)
+                if error > worst { (worst, worstWhat) = (error, "\(comparison.shapes) \(comparison.what)") }
+            }
             for shapes in op.shapes {
-                let values = shapes.map { sampler.values($0.reduce(1, *), domain: op.domain) }
-                let cpu = try op.forwardAndGradients(values, shapes: shapes, on: .cpu)
-                let other = try op.forwardAndGradients(values, shapes: shapes, on: target)
-                for (index, (a, b)) in zip(other, cpu).enumerated() {
-                    let error = Self.error(a, b)
-                    if error > worst { (worst, worstWhat) = (error, "\(shapes) " + (index == 0 ? "forward" : "VJP of input \(index - 1)")) }
-                }
                 let batched = try Self.batchedAgreement(op, shapes, sampler: &sampler, on: target)
                 if batched > worst { (worst, worstWhat) = (batched, "\(shapes) vmap") }
             }

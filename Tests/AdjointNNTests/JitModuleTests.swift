@@ -39,22 +39,26 @@ import Testing
         }
     }
 
-    @Test(arguments: TestDevices.all)
-    func jittedMomentumStepEqualsEagerStep(_ device: Device) throws {
-        let eager = try Self.losses("momentum", jitted: false, steps: 6, on: device)
-        let jitted = try Self.losses("momentum", jitted: true, steps: 6, on: device)
+    /// Runs `steps` steps eagerly and jitted, expects the same losses and weights, and
+    /// returns the jitted run.
+    static func expectJittedMatchesEager(_ optimizer: String, steps: Int, on device: Device) throws -> (losses: [Double], weights: [[Double]], traces: Int) {
+        let eager = try losses(optimizer, jitted: false, steps: steps, on: device)
+        let jitted = try losses(optimizer, jitted: true, steps: steps, on: device)
         expectClose(jitted.losses, eager.losses, tolerance: 1e-4)
         for (a, e) in zip(jitted.weights, eager.weights) { expectClose(a, e, tolerance: 1e-4) }
+        return jitted
+    }
+
+    @Test(arguments: TestDevices.all)
+    func jittedMomentumStepEqualsEagerStep(_ device: Device) throws {
+        let jitted = try Self.expectJittedMatchesEager("momentum", steps: 6, on: device)
         #expect(jitted.traces == 1)
         #expect(jitted.losses.last! < jitted.losses.first!)
     }
 
     @Test(arguments: TestDevices.all)
     func jittedAdamStepEqualsEagerStepAndTracesOnce(_ device: Device) throws {
-        let eager = try Self.losses("adam", jitted: false, steps: 5, on: device)
-        let jitted = try Self.losses("adam", jitted: true, steps: 5, on: device)
-        expectClose(jitted.losses, eager.losses, tolerance: 1e-4)
-        for (a, e) in zip(jitted.weights, eager.weights) { expectClose(a, e, tolerance: 1e-4) }
+        let jitted = try Self.expectJittedMatchesEager("adam", steps: 5, on: device)
         #expect(jitted.traces == 1, "the step counter is a device tensor, so Adam's bias correction needs no retrace")
     }
 

@@ -120,3 +120,22 @@ public struct OpCase: CustomStringConvertible, Sendable {
         TestDevices.all.flatMap { device in OpRegistry.all.map { OpCase(op: $0, device: device) } }
     }
 }
+
+/// `[batch, m, n]` products of `a` read as `[batch, m, k]` and `b` as `[batch, k, n]`
+/// through `aStrides` and `bStrides` (stride 0 broadcasts), by a float64 triple loop: the
+/// reference for the GEMM paths of every backend.
+public func naiveMatmul(_ a: [Double], _ aStrides: [Int], _ b: [Double], _ bStrides: [Int], batch: Int, m: Int, k: Int, n: Int) -> [Double] {
+    var result: [Double] = []
+    for p in 0..<batch {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for l in 0..<k {
+                    sum += a[p * aStrides[0] + i * aStrides[1] + l * aStrides[2]] * b[p * bStrides[0] + l * bStrides[1] + j * bStrides[2]]
+                }
+                result.append(sum)
+            }
+        }
+    }
+    return result
+}

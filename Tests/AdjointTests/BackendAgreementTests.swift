@@ -11,13 +11,8 @@ import Testing
     func forwardAndBackwardAgreeBetweenCPUAndOpenCL(_ op: OpInfo) throws {
         guard let openCL = TestDevices.requireOpenCL() else { return }
         var data = TestData(seed: 99 &+ UInt64(op.name.utf8.count))
-        for shapes in op.shapes {
-            let values = shapes.map { data.values($0.reduce(1, *), domain: op.domain) }
-            let cpu = try op.forwardAndGradients(values, shapes: shapes, on: .cpu)
-            let gpu = try op.forwardAndGradients(values, shapes: shapes, on: openCL)
-            for (index, (a, b)) in zip(gpu, cpu).enumerated() {
-                expectClose(a, b, tolerance: 1e-4, "\(op.name) \(shapes): \(index == 0 ? "forward" : "gradient of input \(index - 1)")")
-            }
+        for comparison in try op.comparedWithCPU(on: openCL, sampler: &data) {
+            expectClose(comparison.actual, comparison.expected, tolerance: 1e-4, "\(op.name) \(comparison.shapes): \(comparison.what)")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import AdjointTestSupport
 import Testing
 @testable import Adjoint
 
@@ -381,22 +382,6 @@ private func close(_ actual: [Float], _ expected: [Double], tolerance: Double = 
     }
 
     // MARK: Matmul
-
-    private func naiveMatmul(_ a: [Double], _ aStrides: [Int], _ b: [Double], _ bStrides: [Int], batch: Int, m: Int, k: Int, n: Int) -> [Double] {
-        var result: [Double] = []
-        for p in 0..<batch {
-            for i in 0..<m {
-                for j in 0..<n {
-                    var sum = 0.0
-                    for l in 0..<k {
-                        sum += a[p * aStrides[0] + i * aStrides[1] + l * aStrides[2]] * b[p * bStrides[0] + l * bStrides[1] + j * bStrides[2]]
-                    }
-                    result.append(sum)
-                }
-            }
-        }
-        return result
-    }
 
     @Test(arguments: [
         // (batch, m, k, n, A strides, B strides): row-major, transposed A, transposed B,

@@ -1,4 +1,5 @@
 import Foundation
+import AdjointTestSupport
 import Testing
 @testable import Adjoint
 
@@ -450,16 +451,6 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
 
     // MARK: - Matmul
 
-    private func naive(_ a: [Float], _ aStrides: [Int], _ bv: [Float], _ bStrides: [Int], batch: Int, m: Int, n: Int, k: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: batch * m * n)
-        for t in 0..<batch { for i in 0..<m { for j in 0..<n {
-            var s: Double = 0
-            for p in 0..<k { s += Double(a[t * aStrides[0] + i * aStrides[1] + p * aStrides[2]]) * Double(bv[t * bStrides[0] + p * bStrides[1] + j * bStrides[2]]) }
-            out[(t * m + i) * n + j] = Float(s)
-        } } }
-        return out
-    }
-
     @Test func matmulTransposesAndBatchBroadcast() throws {
         guard let b = openCL() else { return }
         let batch = 2, m = 67, n = 33, k = 45
@@ -475,7 +466,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         for (name, sa, sb) in cases {
             let got = try run(b, .matmul, [view(ab, .float32, [batch, m, k], strides: sa), view(bb, .float32, [batch, k, n], strides: sb)],
                               .float32, [batch, m, n], as: Float.self)
-            #expect(close(got, naive(aValues, sa, bValues, sb, batch: batch, m: m, n: n, k: k), tolerance: 1e-5), "\(name)")
+            #expect(close(got, naiveMatmul(aValues.map(Double.init), sa, bValues.map(Double.init), sb, batch: batch, m: m, k: k, n: n).map { Float($0) }, tolerance: 1e-5), "\(name)")
         }
         // k = 0 gives zeros; tiny 1x1.
         #expect(try run(b, .matmul, [view(ab, .float32, [1, 3, 0]), view(bb, .float32, [1, 0, 2])], .float32, [1, 3, 2], as: Float.self) == [0, 0, 0, 0, 0, 0])
@@ -510,16 +501,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         for (batch, sa, sbs) in cases {
             let a = (0..<(batch * m * k)).map { Double(($0 * 7) % 13) - 6 }
             let bValues = (0..<(k * n)).map { Double(($0 * 5) % 11) - 5 }
-            var expected = [Double](repeating: 0, count: batch * m * n)
-            for p in 0..<batch {
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var sum = 0.0
-                        for l in 0..<k { sum += a[p * sa[0] + i * sa[1] + l * sa[2]] * bValues[p * sbs[0] + l * sbs[1] + j * sbs[2]] }
-                        expected[(p * m + i) * n + j] = sum
-                    }
-                }
-            }
+            let expected = naiveMatmul(a, sa, bValues, sbs, batch: batch, m: m, k: k, n: n)
             let a32 = try upload(b, a.map { Float($0) }), b32 = try upload(b, bValues.map { Float($0) })
             let got = try run(b, .matmul, [view(a32, .float32, [batch, m, k], strides: sa), view(b32, .float32, [batch, k, n], strides: sbs)],
                               .float32, [batch, m, n], as: Float.self)
@@ -542,10 +524,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         let (batch, m, k) = (2, 37, 150)
         let a = (0..<(batch * m * k)).map { Double(($0 * 7) % 13) - 6 }, x = (0..<k).map { Double(($0 * 5) % 11) - 5 }
         for (strides, label) in [([m * k, k, 1], "row-major A"), ([m * k, 1, m], "column-major A")] {
-            var expected = [Double](repeating: 0, count: batch * m)
-            for p in 0..<batch {
-                for i in 0..<m { for l in 0..<k { expected[p * m + i] += a[p * strides[0] + i * strides[1] + l * strides[2]] * x[l] } }
-            }
+            let expected = naiveMatmul(a, strides, x, [0, 1, 1], batch: batch, m: m, k: k, n: 1)
             let a32 = try upload(b, a.map { Float($0) }), x32 = try upload(b, x.map { Float($0) })
             let got = try run(b, .matmul, [view(a32, .float32, [batch, m, k], strides: strides), view(x32, .float32, [batch, k, 1], strides: [0, 1, 1])],
                               .float32, [batch, m, 1], as: Float.self)

@@ -173,8 +173,7 @@ import Testing
             var data = TestData(seed: 3)
             for (m, k, n) in [(1, 1, 1), (3, 4, 2), (17, 33, 9), (64, 70, 65), (150, 130, 140), (40, 90, 700)] {
                 let a = data.values(m * k, domain: .any), b = data.values(k * n, domain: .any)
-                var expected = [Double](repeating: 0, count: m * n)
-                for i in 0..<m { for j in 0..<n { for p in 0..<k { expected[i * n + j] += a[i * k + p] * b[p * n + j] } } }
+                let expected = naiveMatmul(a, [m * k, k, 1], b, [k * n, n, 1], batch: 1, m: m, k: k, n: n)
                 let product = Tensor(doubles: a, shape: [m, k], dtype: .float32).matmul(Tensor(doubles: b, shape: [k, n], dtype: .float32))
                 expectClose(product, expected, tolerance: 1e-5, "\(m)x\(k)x\(n)")
                 let viaTransposes = Tensor(doubles: b, shape: [k, n], dtype: .float32).transposed()

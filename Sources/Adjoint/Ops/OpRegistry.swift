@@ -41,13 +41,41 @@ public struct OpInfo: Sendable, CustomStringConvertible {
 
 extension OpInfo {
     /// The op's output and the VJP of every input, as doubles, for float32 inputs `values`
-    /// of `shapes` on `device`; the cotangent is a ramp from -1 to 1 over the output. The
-    /// backend-agreement tests and `adjoint check` compare these across devices.
+    /// of `shapes` on `device`; the cotangent is a ramp from -1 to 1 over the output
+    /// (`comparedWithCPU` sets these side by side for two devices).
     public func forwardAndGradients(_ values: [[Double]], shapes: [[Int]], on device: Device) throws -> [[Double]] {
         let inputs = zip(values, shapes).map { Tensor(doubles: $0, shape: $1, dtype: .float32, on: device).requiringGrad() }
         let output = apply(inputs)
         let seed = Tensor.linspace(-1, 1, count: output.count, on: device).reshaped(output.shape)
         return try [output.doubles()] + gradients(of: output, wrt: inputs, seed: seed).map { try $0.doubles() }
+    }
+
+    /// One value `forwardAndGradients` gives on a device, next to the CPU backend's.
+    public struct CPUComparison {
+        /// The input shapes.
+        public var shapes: [[Int]]
+        /// "forward", or "VJP of input i".
+        public var what: String
+        /// On the device.
+        public var actual: [Double]
+        /// On the CPU backend.
+        public var expected: [Double]
+    }
+
+    /// The op's output and every input's VJP on `device` and on the CPU backend, for each
+    /// of its shape sets with inputs drawn from `sampler`: what the backend-agreement tests
+    /// and `adjoint check` compare.
+    public func comparedWithCPU(on device: Device, sampler: inout InputSampler) throws -> [CPUComparison] {
+        var comparisons: [CPUComparison] = []
+        for shapes in self.shapes {
+            let values = shapes.map { sampler.values($0.reduce(1, *), domain: domain) }
+            let cpu = try forwardAndGradients(values, shapes: shapes, on: .cpu)
+            let other = try forwardAndGradients(values, shapes: shapes, on: device)
+            for (index, (actual, expected)) in zip(other, cpu).enumerated() {
+                comparisons.append(CPUComparison(shapes: shapes, what: index == 0 ? "forward" : "VJP of input \(index - 1)", actual: actual, expected: expected))
+            }
+        }
+        return comparisons
     }
 }
 
