@@ -181,8 +181,10 @@ public class Adam: Optimizer, @unchecked Sendable {
 
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
         let weights = refs[index].value
-        let one = Tensor.constant(1, on: steps.value.device)
-        let (firstCorrection, secondCorrection) = corrections ?? (one, one)
+        let (firstCorrection, secondCorrection) = corrections ?? {
+            let one = Tensor.constant(1, on: steps.value.device)
+            return (one, one)
+        }()
         let scalar = { (value: Double) in Tensor.constant(value, dtype: weights.dtype, on: weights.device) }
         // Detached: an optimizer step is not differentiated (PyTorch runs it under
         // no_grad), and a jitted function given tensors with history runs uninlined.

@@ -266,22 +266,24 @@ struct FusedReader {
         // Adjacent axes this operand steps through as one (a broadcast row of a pooling
         // window's [.., Wo, 2] read as 2·Wo elements) merge, so its runs are as long as
         // its layout allows; merging keeps the kernel's row-major element order.
-        var mergedShape: [Int] = [], mergedStrides: [Int] = []
+        // Written straight into the launch's scratch (extents first, strides `shape.count`
+        // further on): this runs for every operand of every fused launch.
+        let extents = scratch, steps = scratch + shape.count
+        var merged = 0
         for axis in shape.indices where shape[axis] != 1 {
             let stride = view.layout.strides[axis]
-            if let last = mergedShape.indices.last, mergedStrides[last] == stride * shape[axis] {
-                mergedShape[last] *= shape[axis]
-                mergedStrides[last] = stride
+            if merged > 0, steps[merged - 1] == stride * shape[axis] {
+                extents[merged - 1] *= shape[axis]
+                steps[merged - 1] = stride
             } else {
-                mergedShape.append(shape[axis])
-                mergedStrides.append(stride)
+                extents[merged] = shape[axis]
+                steps[merged] = stride
+                merged += 1
             }
         }
-        rank = mergedShape.count
-        scratch.update(from: mergedShape, count: rank)
-        (scratch + rank).update(from: mergedStrides, count: rank)
-        self.shape = UnsafePointer(scratch)
-        strides = UnsafePointer(scratch + rank)
+        rank = merged
+        self.shape = UnsafePointer(extents)
+        strides = UnsafePointer(steps)
     }
 
     /// The operand's floats when it is float32 and laid out exactly as the kernel's
