@@ -27,7 +27,7 @@ private struct MatrixOperand {
 
 /// A GEMM with one output column or row, as the GEMV BLAS runs it: OpenBLAS's GEMM path
 /// packs the whole matrix first (copying 16 MB for W4's 4096×1024 · θ, most of its time).
-private struct MatrixVectorProduct {
+struct MatrixVectorProduct {
     let transpose: CBLAS_TRANSPOSE
     let rows: Int, columns: Int, leadingDimension: Int
     let matrixIsA: Bool
@@ -72,6 +72,24 @@ protocol CPUGEMMScalar: CPUFloatingPoint {
         transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
         a: UnsafeMutablePointer<Self>, lda: Int, b: UnsafeMutablePointer<Self>, ldb: Int,
         c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// The BLAS GEMV of this precision.
+    static var gemv: MatrixVectorProduct.GEMV<Self> { get }
+}
+
+extension CPUGEMMScalar {
+    /// One product: BLAS GEMV when it has a single output row or column, else `gemm`.
+    // swiftlint:disable:next function_parameter_count
+    static func product(
+        transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
+        a: UnsafeMutablePointer<Self>, lda: Int, b: UnsafeMutablePointer<Self>, ldb: Int,
+        c: UnsafeMutablePointer<Self>, ldc: Int
+    ) {
+        if let product = MatrixVectorProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
+            product.run(a, b, c, gemv)
+        } else {
+            gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        }
+    }
 }
 
 /// Which float32 GEMM the CPU backend runs.
@@ -100,6 +118,8 @@ enum CPUFloat32GEMM: Sendable {
 }
 
 extension Float: CPUGEMMScalar {
+    static var gemv: MatrixVectorProduct.GEMV<Float> { cblas_sgemv }
+
     static func gemm(
         transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
         a: UnsafeMutablePointer<Float>, lda: Int, b: UnsafeMutablePointer<Float>, ldb: Int,
@@ -109,10 +129,6 @@ extension Float: CPUGEMMScalar {
            adjoint_sgemm(transposeA == CblasTrans, transposeB == CblasTrans, m, n, k, a, lda, b, ldb, c, ldc) {
             return
         }
-        if let product = MatrixVectorProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
-            product.run(a, b, c, cblas_sgemv)
-            return
-        }
         cblas_sgemm(
             CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
             1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
@@ -120,15 +136,13 @@ extension Float: CPUGEMMScalar {
 }
 
 extension Double: CPUGEMMScalar {
+    static var gemv: MatrixVectorProduct.GEMV<Double> { cblas_dgemv }
+
     static func gemm(
         transposeA: CBLAS_TRANSPOSE, transposeB: CBLAS_TRANSPOSE, m: Int, n: Int, k: Int,
         a: UnsafeMutablePointer<Double>, lda: Int, b: UnsafeMutablePointer<Double>, ldb: Int,
         c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
-        if let product = MatrixVectorProduct(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc) {
-            product.run(a, b, c, cblas_dgemv)
-            return
-        }
         cblas_dgemm(
             CblasRowMajor, transposeA, transposeB, blasint(m), blasint(n), blasint(k),
             1, a, blasint(lda), b, blasint(ldb), 0, c, blasint(ldc))
@@ -154,7 +168,7 @@ extension CPUBackend {
         let threads = CPUParallel.threadCount
         let work = Double(m) * Double(n) * Double(k)
         guard threads > 1, work >= 2_000_000, Swift.max(m, n) >= 64 else {
-            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+            T.product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
             return
         }
         let splitColumns = n >= m
@@ -164,11 +178,11 @@ extension CPUBackend {
             let start = extent * part / parts, end = extent * (part + 1) / parts
             if splitColumns {
                 let bOffset = transposeB == CblasNoTrans ? start : start * ldb
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k,
+                T.product(transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k,
                        a: a, lda: lda, b: b + bOffset, ldb: ldb, c: c + start, ldc: ldc)
             } else {
                 let aOffset = transposeA == CblasNoTrans ? start * lda : start
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k,
+                T.product(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k,
                        a: a + aOffset, lda: lda, b: b, ldb: ldb, c: c + start * ldc, ldc: ldc)
             }
         }
