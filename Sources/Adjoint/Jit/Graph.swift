@@ -25,11 +25,23 @@ struct JitStep {
     var output: Int
     var layout: Layout
     var dtype: DType
-    /// A random draw from the process stream: replays draw fresh numbers, as eager calls do.
-    var drawsFromStream = false
-    /// A draw seeded by the graph's seed-stream draw of this index: replays use the seed
-    /// the stream hands out then.
-    var seedDraw: Int?
+    /// Where a random draw's seed comes from at replay, when not from the trace.
+    var redraw: Redraw?
+
+    /// The stream a random step asks again at every replay, as eager calls would.
+    enum Redraw {
+        /// The process stream (`Tensor.randomNormal(shape)` without a seed).
+        case processStream
+        /// The graph's seed-stream draw of this index (`seed: stream.nextSeed()`).
+        case seedStream(Int)
+    }
+
+    /// Whether every replay draws this step's numbers anew from the process stream (two
+    /// such draws differ, so they never merge).
+    var drawsFreshFromProcessStream: Bool {
+        if case .processStream? = redraw { return true }
+        return false
+    }
 
     /// The primitive, when this step is not fused.
     var primitive: Primitive? {

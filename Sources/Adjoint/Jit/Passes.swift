@@ -65,7 +65,7 @@ extension JitGraph {
                 }
             }
             let step = steps[index]
-            guard let call = step.primitive, !step.drawsFromStream, writers[step.output].count == 1,
+            guard let call = step.primitive, !step.drawsFreshFromProcessStream, writers[step.output].count == 1,
                   step.coversOutput(of: buffers[step.output]) else { continue }
             let key = Key(call: call, inputs: step.inputs, layout: step.layout, dtype: step.dtype)
             if let first = seen[key] {

@@ -108,11 +108,14 @@ final class JitProgram: @unchecked Sendable {
                 switch step.kernel {
                 case .primitive(var call):
                     if freshDraws, case .random(let distribution, _, _) = call {
-                        if step.drawsFromStream {
+                        switch step.redraw {
+                        case .processStream?:
                             let (seed, offset) = RandomStream.next()
                             call = .random(distribution, seed: seed, offset: offset)
-                        } else if let draw = step.seedDraw {
+                        case .seedStream(let draw)?:
                             call = .random(distribution, seed: seeds[draw], offset: 0)
+                        case nil:
+                            break
                         }
                     }
                     if runsOnDevice[index] {

@@ -82,8 +82,8 @@ final class Tracer: @unchecked Sendable {
     func record(_ call: Primitive, _ inputs: [Tensor], output: TraceBuffer, layout: Layout, dtype: DType) {
         var step = JitStep(kernel: .primitive(call), inputs: inputs.map(operand), output: output.id, layout: layout, dtype: dtype)
         if case .random(_, let seed, let offset) = call {
-            if offset != 0, streamDraws.contains(offset) { step.drawsFromStream = true }
-            if offset == 0 { step.seedDraw = seedDraws[seed] }
+            if offset != 0, streamDraws.contains(offset) { step.redraw = .processStream }
+            if offset == 0, let draw = seedDraws[seed] { step.redraw = .seedStream(draw) }
         }
         graph.steps.append(step)
     }
