@@ -22,6 +22,7 @@ struct Harness {
         for _ in 0..<warmup { try body() }
         try device.synchronize()
         let before = device.ledger
+        let profileBefore = device.kernelProfile
         let count = override ?? repetitions
         var samples: [Double] = []
         for _ in 0..<count {
@@ -33,12 +34,25 @@ struct Harness {
         samples.sort()
         let after = device.ledger
         let allocations = (after.poolHits - before.poolHits) + (after.poolMisses - before.poolMisses)
-        let ledger: [String: Any] = [
+        var ledger: [String: Any] = [
             "launches_per_call": (after.launches - before.launches) / Swift.max(count, 1),
             "pool_hit_rate": allocations == 0 ? 1.0 : (Double(after.poolHits - before.poolHits) / Double(allocations) * 1000).rounded() / 1000,
             "cpu_fallbacks": after.cpuFallbacks - before.cpuFallbacks,
         ]
+        if let profileBefore, let profileAfter = device.kernelProfile {
+            for (key, value) in Harness.profileFields(profileAfter - profileBefore, calls: count) { ledger[key] = value }
+        }
         return ((samples[samples.count / 2], samples[0]), ledger)
+    }
+
+    /// `ADJOINT_PROFILE=1`: device milliseconds per call in which some kernel ran, and the
+    /// ten kernels with the most device time ("name ×launches µs", per call).
+    static func profileFields(_ profile: KernelProfile, calls: Int) -> [String: Any] {
+        let calls = Double(Swift.max(calls, 1))
+        let top = profile.kernels.sorted { $0.value.nanoseconds > $1.value.nanoseconds }.prefix(10).map { name, entry in
+            "\(name) ×\(Double(entry.launches) / calls) \((Double(entry.nanoseconds) / calls / 1e3).rounded())µs"
+        }
+        return ["device_busy_ms": (profile.busySeconds * 1e3 / calls * 1000).rounded() / 1000, "top_kernels": top]
     }
 
     /// Prints one JSON line in the shared format.

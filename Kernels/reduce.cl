@@ -5,6 +5,8 @@
 // row, writing per-chunk partials that the rows kernel then folds (a two-pass reduction,
 // so one long row still spreads over the whole device).
 // reduce_<op>_<dtype>_cols: one work-item per (outer, inner) folding over length.
+// reduce_<op>_<dtype>_colsplit (sum/max/min, few long columns): one work-item per (outer,
+// chunk of length, inner), writing [outer, parts, inner] partials that cols then folds.
 // Float sums use compensated (Kahan) summation per work-item. max/min propagate NaN;
 // argmax/argmin return the first index of the extreme (NaN counts as extreme), 0 if empty.
 
@@ -59,7 +61,15 @@ __kernel void reduce_##OP##_##TN##_cols(__global const T* x, int xo, __global T*
     __global const T* p = x + xo + o * length * inner + i; \
     T s = INIT, c = 0; \
     for (int j = 0; j < length; ++j) ACC(T, s, c, p[j * inner]) \
-    out[oo + g] = s - c; }
+    out[oo + g] = s - c; } \
+__kernel void reduce_##OP##_##TN##_colsplit(__global const T* x, int xo, __global T* out, int outer, int length, int inner, int chunk, int parts) { \
+    int g = get_global_id(0); if (g >= outer * parts * inner) return; \
+    int i = g % inner, part = (g / inner) % parts, o = g / (inner * parts); \
+    __global const T* p = x + xo + o * length * inner + i; \
+    int end = min(length, (part + 1) * chunk); \
+    T s = INIT, c = 0; \
+    for (int j = part * chunk; j < end; ++j) ACC(T, s, c, p[j * inner]) \
+    out[g] = s - c; }
 
 #define REDUCE_ARG(OP, TN, T, INIT, BEATS, SAME) \
 __kernel void reduce_##OP##_##TN##_rows(__global const T* x, int xo, __global int* out, int oo, int length) { \

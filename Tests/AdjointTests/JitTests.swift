@@ -230,7 +230,8 @@ import Testing
         #expect(fused.lastProgram!.fusedKernels == 1)
         #expect(fused.lastProgram!.launches == 1, "\(fused.lastProgram!.kernels)")
         #expect(unfused.lastProgram!.launches >= 8, "\(unfused.lastProgram!.kernels)")
-        #expect(fusedLaunches == 1 && unfusedLaunches == unfused.lastProgram!.launches, "fused \(fusedLaunches) vs \(unfusedLaunches)")
+        // A backend may run one step as two launches (OpenCL splits the long column sum).
+        #expect(fusedLaunches == 1 && unfusedLaunches >= unfused.lastProgram!.launches, "fused \(fusedLaunches) vs \(unfusedLaunches)")
     }
 
     @Test(arguments: TestDevices.all)
@@ -291,8 +292,31 @@ import Testing
         #expect(kernels.filter { $0.hasPrefix("fused(") && $0.contains("reduce.") }.count == 3, "\(kernels)")
         #expect(kernels.filter { $0.hasPrefix("reduce.") }.count == 4, "three combines and the unsplit sum: \(kernels)")
         #expect(JitGraph.splitParts(outer: 1, length: 1 << 26, inner: 1, interleaved: false) == 256)
-        #expect(JitGraph.splitParts(outer: 1, length: 1 << 26, inner: 1, interleaved: true) == 65_536)
+        #expect(JitGraph.splitParts(outer: 1, length: 1 << 26, inner: 1, interleaved: true) == 262_144)
         #expect(JitGraph.splitParts(outer: 3, length: 50_000, inner: 1, interleaved: false) == nil)
+    }
+
+    @Test(arguments: TestDevices.all)
+    func longRowReductionsFoldInAWorkGroupPerRow(_ device: Device) throws {
+        // Rows of 300 (not a multiple of the 64 work-items) and of 128 (the shortest that
+        // shares a row): sum, max and min, each fused with its elementwise chain.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let x = t[0]
+            return [(x * x).sum(axis: 1), (x.exp() + 1).max(axis: 1), (x - 2).min(axis: 1), (t[1] * 3).sum(axis: 1)]
+        }
+        let x = [Tensor.randomNormal([5, 300], seed: 7, on: device), Tensor.randomNormal([3, 128], seed: 8, on: device)]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(x), function(x)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        #expect(compiled.lastProgram!.kernels.filter { $0.hasPrefix("fused(") && $0.contains("reduce.") }.count == 4)
+        let rows = FusedKernel(shape: [5, 300], nodes: [.load(0), .binary(.mul, 0, 0)], types: [.float32, .float32],
+                               operands: [Layout(contiguous: [5, 300])], operandTypes: [.float32],
+                               reduction: .init(op: .sum, outer: 5, length: 300, inner: 1))
+        #expect(rows.rowGroups && rows.kernelSource.contains("__local float part[64]"))
+        var columns = rows
+        columns.reduction = .init(op: .sum, outer: 1, length: 5, inner: 300)
+        #expect(!columns.rowGroups, "a column reduction keeps one work-item per output")
     }
 
     @Test(arguments: TestDevices.all)

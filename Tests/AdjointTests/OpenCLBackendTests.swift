@@ -535,6 +535,69 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         #expect(OpenCLGEMMTiles.automatic.kernel(m: 37, n: 1, k: 32, batch: 2, computeUnits: 1, rowMajorA: true, rowDot: true) == .naive, "short rows")
     }
 
+    @Test func productsWithFewOutputsSplitKIntoSlicesThatAColumnSumAdds() throws {
+        guard openCL() != nil else { return }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
+        b.splitKUnits = 64
+        // (m, k, n, A strides, B strides, launches): a tiled product whose k splits into 8
+        // even slices (GEMM + column sum), one whose last slice is shorter (a third launch),
+        // a transposed A, and the one-item-per-output kernel (n < 16).
+        let cases: [(Int, Int, Int, [Int], [Int], Int)] = [
+            (130, 1000, 257, [130 * 1000, 1000, 1], [1000 * 257, 257, 1], 2),
+            (130, 1001, 257, [130 * 1001, 1001, 1], [1001 * 257, 257, 1], 3),
+            (130, 1001, 257, [130 * 1001, 1, 130], [1001 * 257, 1, 1001], 3),
+            (5, 1001, 3, [5 * 1001, 1001, 1], [1001 * 3, 3, 1], 3),
+        ]
+        for (m, k, n, sa, sbs, launches) in cases {
+            let a = (0..<(m * k)).map { Double(($0 * 7) % 13) - 6 }
+            let bValues = (0..<(k * n)).map { Double(($0 * 5) % 11) - 5 }
+            let expected = naiveMatmul(a, sa, bValues, sbs, batch: 1, m: m, k: k, n: n)
+            let a32 = try upload(b, a.map { Float($0) }), b32 = try upload(b, bValues.map { Float($0) })
+            let (got, counted) = try LaunchCount.counting {
+                try run(b, .matmul, [view(a32, .float32, [1, m, k], strides: sa), view(b32, .float32, [1, k, n], strides: sbs)], .float32, [1, m, n], as: Float.self)
+            }
+            #expect(got.map(Double.init) == expected, "m \(m) k \(k) n \(n) strides \(sa) \(sbs)")
+            #expect(counted == launches, "m \(m) k \(k) n \(n)")
+        }
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 130, n: 257, k: 1000, computeUnits: 64) == 8)
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 128, n: 1024, k: 784, computeUnits: 132) == 8, "W3's first layer at batch 128 on an H200")
+        #expect(OpenCLGEMMTiles.kSlices(.naive, m: 128, n: 10, k: 1024, computeUnits: 132) == 16, "W3's logits")
+        #expect(OpenCLGEMMTiles.kSlices(.naive, m: 9, n: 32, k: 100_352, computeUnits: 132) == 256, "a convolution's weight gradient")
+        #expect(OpenCLGEMMTiles.kSlices(.tile128, m: 4096, n: 4096, k: 4096, computeUnits: 132) == 1, "enough tiles")
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 128, n: 1024, k: 100, computeUnits: 132) == 1, "k too short to slice")
+        #expect(OpenCLGEMMTiles.kSlices(.rowDot, m: 1, n: 1, k: 1 << 20, computeUnits: 132) == 1)
+    }
+
+    @Test func longColumnReductionsSplitIntoChunks() throws {
+        guard openCL() != nil else { return }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
+        b.splitKUnits = 64
+        let (outer, length, inner) = (2, 1000, 10)
+        let values: [Double] = (0..<(outer * length * inner)).map { index -> Double in
+            let whole = Double((index * 7) % 13) - 6
+            return whole + Double(index % 3) * 0.25
+        }
+        let x = view(try upload(b, values.map { Float($0) }), .float32, [outer * length * inner])
+        for op in [ReduceOp.sum, .max, .min] {
+            var expected: [Double] = []
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let column = (0..<length).map { values[(o * length + $0) * inner + i] }
+                    expected.append(op == .sum ? column.reduce(0, +) : op == .max ? column.max()! : column.min()!)
+                }
+            }
+            let (got, counted) = try LaunchCount.counting {
+                try run(b, .reduce(op, outer: outer, length: length, inner: inner), [x], .float32, [outer, inner], as: Float.self)
+            }
+            #expect(got.map(Double.init) == expected, "\(op)")
+            #expect(counted == 2, "\(op): chunks, then the partials' fold")
+        }
+        #expect(OpenCLBackend.columnParts(columns: 20, length: 1000, computeUnits: 64) == 16)
+        #expect(OpenCLBackend.columnParts(columns: 1024, length: 128, computeUnits: 132) == 4, "W3's bias gradients at batch 128")
+        #expect(OpenCLBackend.columnParts(columns: 1 << 20, length: 1000, computeUnits: 132) == nil, "enough columns")
+        #expect(OpenCLBackend.columnParts(columns: 20, length: 40, computeUnits: 132) == nil, "short columns")
+    }
+
     @Test func gemmKernelChoice() {
         let automatic = OpenCLGEMMTiles.automatic
         #expect(automatic.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 132) == .tile128)

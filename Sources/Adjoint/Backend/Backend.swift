@@ -51,8 +51,16 @@ public protocol Backend: AnyObject, Sendable {
     func synchronize() throws
     /// A snapshot of the dispatch ledger.
     var ledger: Ledger { get }
+    /// Device time per kernel so far, where the backend measures it (`ADJOINT_PROFILE=1`
+    /// on OpenCL); nil elsewhere.
+    var kernelProfile: KernelProfile? { get }
     /// Records a CPU fallback in this backend's ledger.
     func recordFallback(_ call: Primitive)
     /// Frees every pooled (unused) buffer.
     func emptyPool()
+}
+
+extension Backend {
+    /// Backends that do not measure device time per kernel report none.
+    public var kernelProfile: KernelProfile? { nil }
 }

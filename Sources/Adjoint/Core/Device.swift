@@ -113,6 +113,12 @@ extension Device {
         (try? DeviceRegistry.shared.backend(for: self))?.ledger ?? Ledger()
     }
 
+    /// Device time per kernel since the device started, when `ADJOINT_PROFILE=1` was set
+    /// and the backend measures it (OpenCL); nil otherwise. Waits for queued work.
+    public var kernelProfile: KernelProfile? {
+        (try? DeviceRegistry.shared.backend(for: self))?.kernelProfile
+    }
+
     /// Waits for all work submitted to this device.
     public func synchronize() throws {
         try DeviceRegistry.shared.backend(for: self).synchronize()

@@ -33,13 +33,22 @@ struct FusedKernel: Hashable {
     var count: Int { shape.reduce(1, *) }
     /// Elements written.
     var outputCount: Int { reduction.map { $0.outer * $0.inner } ?? count }
+    /// Whether a work-group of `rowGroupSize` items folds each output (reductions of
+    /// contiguous rows long enough to share), rather than one work-item per output.
+    var rowGroups: Bool { reduction.map { $0.inner == 1 && $0.length >= 128 } ?? false }
+    /// Work-items per row in the `rowGroups` form.
+    static let rowGroupSize = 64
     /// Primitive launches this kernel replaces.
     var fusedLaunches: Int { nodes.filter { if case .load = $0 { return false } else { return true } }.count + (reduction == nil ? 0 : 1) }
 
-    /// A stable name derived from the generated source.
+    /// A stable name derived from the generated source, led by what the kernel does
+    /// (`jit_e3_<hash>`: 3 elementwise steps; `jit_e1_sum128x10x1_<hash>`: then a sum
+    /// over [outer, length, inner]) so that profiles and dumps read at a glance.
     var name: String {
         let hash = OpenCLProgramCache.fnv1a(Array(openCLBody.utf8))
-        return "jit_" + String(hash, radix: 16)
+        let steps = "e\(fusedLaunches - (reduction == nil ? 0 : 1))"
+        let reduced = reduction.map { "_\($0.op.rawValue)\($0.outer)x\($0.length)x\($0.inner)" } ?? ""
+        return "jit_\(steps)\(reduced)_" + String(hash, radix: 16)
     }
 
     /// The complete OpenCL program: the elementwise functor macros, then the kernel.
@@ -131,6 +140,20 @@ struct FusedKernel: Hashable {
         case .max: (initial, combine) = ("-INFINITY", "acc = BI_max(acc, v\(last));")
         case .min: (initial, combine) = ("INFINITY", "acc = BI_min(acc, v\(last));")
         default: (initial, combine) = ("0.0f", "acc += v\(last);")
+        }
+        if rowGroups {
+            let fold: String
+            switch reduction.op {
+            case .max: fold = "part[t] = BI_max(part[t], part[t + h]);"
+            case .min: fold = "part[t] = BI_min(part[t], part[t + h]);"
+            default: fold = "part[t] += part[t + h];"
+            }
+            let size = FusedKernel.rowGroupSize
+            return "(\(parameters)) {\n    __local float part[\(size)];\n    int j = get_group_id(0), t = get_local_id(0);\n    float acc = \(initial);\n"
+                + "    for (int l = t; l < \(reduction.length); l += \(size)) {\n    int e = j * \(reduction.length) + l;\n"
+                + statements(element: "e") + "\n    \(combine)\n    }\n    part[t] = acc;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
+                + "    for (int h = \(size / 2); h > 0; h /= 2) {\n        if (t < h) \(fold)\n        barrier(CLK_LOCAL_MEM_FENCE);\n    }\n"
+                + "    if (t == 0) out[j] = part[0];\n}\n"
         }
         return "(\(parameters)) {\n    int j = get_global_id(0);\n    if (j >= \(outputCount)) return;\n"
             + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    float acc = \(initial);\n"

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The fusion pass: chains of elementwise steps over one shape (float32 and bool values,
 /// operands read through any layout of that shape, broadcasts included) become one
 /// `FusedKernel`, and so does such a chain followed by the sum, max or min that reads it.
@@ -42,15 +44,21 @@ extension JitGraph {
             : FusedKernel.Reduction(op: op, outer: outer, length: length / parts, inner: parts * inner)
     }
 
+    /// The most partial results an interleaved split makes: 262,144 work-items fill an H200
+    /// (132 SMs of 2,048), where 65,536 left W1's sum at 466 µs against 145 µs
+    /// (docs/PERFORMANCE.md); `ADJOINT_JIT_PARTS` overrides it, for measuring.
+    static let interleavedParts = ProcessInfo.processInfo.environment["ADJOINT_JIT_PARTS"].flatMap { Int($0) } ?? 262_144
+
     /// Into how many equal pieces a long reduction with few outputs splits: a power of
     /// two dividing the length into pieces of at least 64, giving at least 256 partial
-    /// results (the CPU's tasks), or, `interleaved` for OpenCL, up to 65,536 (work-items
+    /// results (the CPU's tasks), or, `interleaved` for OpenCL, up to `interleavedParts` (work-items
     /// to fill a GPU); nil when none does. Both readings keep every element's position.
     static func splitParts(outer: Int, length: Int, inner: Int, interleaved: Bool) -> Int? {
+        let interleavedParts = JitGraph.interleavedParts
         var parts = 2
         while outer * inner * parts < 256 { parts *= 2 }
         guard length % parts == 0, length / parts >= 64 else { return nil }
-        while interleaved, outer * inner * parts < 65_536, length % (parts * 2) == 0, length / (parts * 2) >= 64 { parts *= 2 }
+        while interleaved, outer * inner * parts < interleavedParts, length % (parts * 2) == 0, length / (parts * 2) >= 64 { parts *= 2 }
         return parts
     }
 

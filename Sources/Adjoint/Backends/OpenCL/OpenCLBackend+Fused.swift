@@ -2,7 +2,8 @@ import COpenCL
 
 /// jit's fused kernels on OpenCL: the generated source is one program per kernel, built
 /// through the program cache (so it is stored on disk per device like the hand-written
-/// families), and launched with one work-item per output element.
+/// families), and launched with one work-item per output element, or a work-group per
+/// output for long row reductions (`FusedKernel.rowGroups`).
 extension OpenCLBackend {
     /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
     /// into the source) into the contiguous `output`.
@@ -12,11 +13,24 @@ extension OpenCLBackend {
         }
         lock.lock()
         defer { lock.unlock() }
-        let name = kernel.name
-        let k = try self.kernel(name, family: name, generated: kernel.openCLSource)
+        let k: Kernel
+        if let known = fusedKernels[kernel] {
+            k = known
+        } else {
+            // Generating the source (and the name hashed from it) costs more than a launch.
+            let name = kernel.name
+            k = try self.kernel(name, family: name, generated: kernel.openCLSource)
+            fusedKernels[kernel] = k
+        }
         let count = kernel.outputCount
         guard count > 0 else { return }
         let args: [OpenCLArg] = try [.mem(mem(output))] + inputs.map { .mem(try mem($0)) } + (kernel.reduction == nil ? [.int(i32(count))] : [])
-        try launch(k, args: args, global: [roundUp(count, k.local)], local: [k.local])
+        if kernel.rowGroups {
+            let size = FusedKernel.rowGroupSize
+            guard k.maxWorkGroup >= size else { throw AdjointError.unsupported("fused row reduction on \(device): work-groups of \(size) items (the device allows \(k.maxWorkGroup))") }
+            try launch(k, args: args, global: [count * size], local: [size])
+        } else {
+            try launch(k, args: args, global: [roundUp(count, k.local)], local: [k.local])
+        }
     }
 }

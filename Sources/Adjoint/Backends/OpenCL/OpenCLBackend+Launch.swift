@@ -18,13 +18,23 @@ extension DType {
     var kernelName: String { rawValue }
 }
 
+/// float32 and float64, as a membership test that allocates nothing.
+private struct FloatingTypes {
+    func contains(_ dtype: DType) -> Bool { dtype == .float32 || dtype == .float64 }
+}
+
+/// float32, float64 and int32, likewise.
+private struct NumberTypes {
+    func contains(_ dtype: DType) -> Bool { dtype == .float32 || dtype == .float64 || dtype == .int32 }
+}
+
 extension OpenCLBackend {
     // MARK: - Support
 
     func supports(_ call: Primitive, inputs: [DType], output: DType) -> Bool {
         if !supportsFloat64 && (output == .float64 || inputs.contains(.float64)) { return false }
-        let floats: Set<DType> = [.float32, .float64]
-        let numbers: Set<DType> = [.float32, .float64, .int32]
+        // Switches rather than sets: this runs before every launch.
+        let floats = FloatingTypes(), numbers = NumberTypes()
         switch call {
         case .unary(let op):
             guard inputs.count == 1, inputs[0] == output else { return false }
@@ -223,6 +233,18 @@ extension OpenCLBackend {
             try reduce(op, outer: outer, length: parts, inner: 1, input: partialView, output: output)
             return
         }
+        if splittable && inner > 1, let parts = OpenCLBackend.columnParts(columns: rows, length: length, computeUnits: splitKUnits ?? computeUnits) {
+            // Few long columns: chunks of each column fold in parallel into partials.
+            let chunk = (length + parts - 1) / parts
+            let partials = try allocate(byteCount: outer * parts * inner * input.dtype.byteSize)
+            let k = try kernel(name + "_colsplit", family: "reduce")
+            try launch(k, args: [.mem(x), .int(i32(input.layout.offset)), .mem(try mem(BufferView(buffer: partials, layout: Layout(contiguous: [outer * parts * inner]), dtype: input.dtype))),
+                                 .int(i32(outer)), .int(i32(length)), .int(i32(inner)), .int(i32(chunk)), .int(i32(parts))],
+                       global: [roundUp(outer * parts * inner, k.local)], local: [k.local])
+            let partialView = BufferView(buffer: partials, layout: Layout(contiguous: [outer, parts, inner]), dtype: input.dtype)
+            try reduce(op, outer: outer, length: parts, inner: inner, input: partialView, output: output)
+            return
+        }
         if inner == 1 && length >= 64 {
             let k = try kernel(name + "_rows", family: "reduce")
             var local = 1
@@ -237,6 +259,15 @@ extension OpenCLBackend {
         }
     }
 
+    /// Into how many chunks a column reduction splits (nil: none): when its columns are
+    /// too few to give each compute unit 512 work-items and each column is long, the
+    /// smallest power of two (at most 64) that does, keeping chunks of at least 32.
+    static func columnParts(columns: Int, length: Int, computeUnits: Int) -> Int? {
+        var parts = 1
+        while columns * parts < computeUnits * 512 && length / (parts * 2) >= 32 && parts < 64 { parts *= 2 }
+        return parts > 1 ? parts : nil
+    }
+
     // MARK: - Matmul
 
     func matmul(_ a: BufferView, _ b: BufferView, output: BufferView) throws {
@@ -244,32 +275,78 @@ extension OpenCLBackend {
         let batch = output.layout.shape[0], m = a.layout.shape[1], k = a.layout.shape[2], n = b.layout.shape[2]
         guard batch * m * n > 0 else { return }
         let sa = a.layout.strides, sb = b.layout.strides
-        let args: [OpenCLArg] = [
-            .mem(try mem(a)), .int(i32(a.layout.offset)), .int(i32(a.layout.shape[0] == 1 ? 0 : sa[0])), .int(i32(sa[1])), .int(i32(sa[2])),
-            .mem(try mem(b)), .int(i32(b.layout.offset)), .int(i32(b.layout.shape[0] == 1 ? 0 : sb[0])), .int(i32(sb[1])), .int(i32(sb[2])),
-            .mem(try mem(output)), .int(i32(output.layout.offset)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
-        ]
+        let operands = GEMMOperands(
+            a: try mem(a), ao: a.layout.offset, sab: a.layout.shape[0] == 1 ? 0 : sa[0], sam: sa[1], sak: sa[2],
+            b: try mem(b), bo: b.layout.offset, sbb: b.layout.shape[0] == 1 ? 0 : sb[0], sbk: sb[1], sbn: sb[2],
+            c: try mem(output), co: output.layout.offset)
         let name = output.dtype.kernelName
         // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
         // allows fewer runs the one-item-per-output kernel.
         var choice = gemmTiles.kernel(m: m, n: n, k: k, batch: batch, computeUnits: computeUnits, rowMajorA: sa[2] == 1, rowDot: gemvRowDot)
-        let (kernelName, tile): (String, Int) = switch choice {
-        case .naive: ("matmul_naive_\(name)", 1)
-        case .rowDot: ("matmul_rowdot_\(name)", 1)
-        case .tile32: ("matmul_small_\(name)", 32)
-        case .tile64: ("matmul_\(name)", 64)
-        case .tile128: ("matmul_large_\(name)", 128)
-        }
-        var chosen = try kernel(kernelName, family: "matmul")
+        var chosen = try kernel(OpenCLBackend.gemmKernelName(choice, name), family: "matmul")
         if choice != .naive && chosen.maxWorkGroup < (choice == .rowDot ? 64 : 256) {
             choice = .naive
-            chosen = try kernel("matmul_naive_\(name)", family: "matmul")
+            chosen = try kernel(OpenCLBackend.gemmKernelName(.naive, name), family: "matmul")
         }
-        if choice == .naive {
-            try launch(chosen, args: args, global: [n, m, batch], local: nil)
-        } else if choice == .rowDot {
-            try launch(chosen, args: args, global: [64, m, batch], local: [64, 1, 1])
-        } else {
+        let slices = batch == 1 ? OpenCLGEMMTiles.kSlices(choice, m: m, n: n, k: k, computeUnits: splitKUnits ?? computeUnits) : 1
+        guard slices > 1 else {
+            try enqueueGEMM(chosen, choice, operands, batch: batch, m: m, n: n, k: k)
+            return
+        }
+        // Few outputs over a long k: slices of k run as a batch into partial products,
+        // which a column sum adds up (the last slice is a separate launch when it is shorter).
+        let depth = (k + slices - 1) / slices
+        let whole = k / depth, rest = k - whole * depth
+        let parts = whole + (rest > 0 ? 1 : 0)
+        let partials = try allocate(byteCount: parts * m * n * output.dtype.byteSize)
+        let partialMem = try mem(BufferView(buffer: partials, layout: Layout(contiguous: [parts * m * n]), dtype: output.dtype))
+        var sliced = operands
+        sliced.sab = depth * operands.sak
+        sliced.sbb = depth * operands.sbk
+        sliced.c = partialMem
+        sliced.co = 0
+        try enqueueGEMM(chosen, choice, sliced, batch: whole, m: m, n: n, k: depth)
+        if rest > 0 {
+            var last = sliced
+            last.ao += whole * depth * operands.sak
+            last.bo += whole * depth * operands.sbk
+            last.co = whole * m * n
+            try enqueueGEMM(chosen, choice, last, batch: 1, m: m, n: n, k: rest)
+        }
+        try reduce(.sum, outer: 1, length: parts, inner: m * n,
+                   input: BufferView(buffer: partials, layout: Layout(contiguous: [parts, m * n]), dtype: output.dtype), output: output)
+    }
+
+    /// A GEMM launch's operands: buffers, offsets and strides in elements (batch strides
+    /// 0 broadcast), C contiguous.
+    struct GEMMOperands {
+        var a: cl_mem, ao: Int, sab: Int, sam: Int, sak: Int
+        var b: cl_mem, bo: Int, sbb: Int, sbk: Int, sbn: Int
+        var c: cl_mem, co: Int
+    }
+
+    static func gemmKernelName(_ choice: OpenCLGEMMKernel, _ dtype: String) -> String {
+        switch choice {
+        case .naive: "matmul_naive_\(dtype)"
+        case .rowDot: "matmul_rowdot_\(dtype)"
+        case .tile32: "matmul_small_\(dtype)"
+        case .tile64: "matmul_\(dtype)"
+        case .tile128: "matmul_large_\(dtype)"
+        }
+    }
+
+    /// Enqueues one batched GEMM with the chosen kernel (lock held).
+    func enqueueGEMM(_ chosen: Kernel, _ choice: OpenCLGEMMKernel, _ o: GEMMOperands, batch: Int, m: Int, n: Int, k: Int) throws {
+        let args: [OpenCLArg] = [
+            .mem(o.a), .int(i32(o.ao)), .int(i32(o.sab)), .int(i32(o.sam)), .int(i32(o.sak)),
+            .mem(o.b), .int(i32(o.bo)), .int(i32(o.sbb)), .int(i32(o.sbk)), .int(i32(o.sbn)),
+            .mem(o.c), .int(i32(o.co)), .int(i32(m)), .int(i32(n)), .int(i32(k)),
+        ]
+        switch choice {
+        case .naive: try launch(chosen, args: args, global: [n, m, batch], local: nil)
+        case .rowDot: try launch(chosen, args: args, global: [64, m, batch], local: [64, 1, 1])
+        case .tile32, .tile64, .tile128:
+            let tile = choice == .tile32 ? 32 : choice == .tile64 ? 64 : 128
             try launch(chosen, args: args, global: [(n + tile - 1) / tile * 16, (m + tile - 1) / tile * 16, batch], local: [16, 16, 1])
         }
     }
@@ -298,33 +375,29 @@ extension OpenCLBackend {
             case .uchar(var value): status = clSetKernelArg(kernel.handle, slot, 1, &value)
             case .ints(let values): status = values.withUnsafeBytes { clSetKernelArg(kernel.handle, slot, $0.count, $0.baseAddress) }
             }
-            try OpenCLStatus.check(status, "clSetKernelArg(\(kernelName(kernel)), \(index))")
+            try OpenCLStatus.check(status, "clSetKernelArg(\(kernel.name), \(index))")
         }
         var globalSize = global
         var localSize = local ?? []
         for attempt in 0..<2 {
+            var event: cl_event?
             let status = globalSize.withUnsafeMutableBufferPointer { g in
                 localSize.withUnsafeMutableBufferPointer { l in
-                    clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil)
+                    profiling
+                        ? clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, &event)
+                        : clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil)
                 }
             }
             if status == CL_SUCCESS {
+                if let event { keep(event, of: kernel) }
                 countLaunch()
                 return
             }
             guard OpenCLBufferPool.isOutOfMemory(status), status != CL_INVALID_BUFFER_SIZE else {
-                throw OpenCLStatus.error(status, "clEnqueueNDRangeKernel(\(kernelName(kernel)), global \(global), local \(local.map { "\($0)" } ?? "NULL"))")
+                throw OpenCLStatus.error(status, "clEnqueueNDRangeKernel(\(kernel.name), global \(global), local \(local.map { "\($0)" } ?? "NULL"))")
             }
             if attempt == 0 { pool.empty() }
         }
         throw AdjointError.outOfMemory(device: "\(device) (\(info.name))", bytes: 0)
-    }
-
-    func kernelName(_ kernel: Kernel) -> String {
-        var size = 0
-        guard clGetKernelInfo(kernel.handle, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), 0, nil, &size) == CL_SUCCESS, size > 0 else { return "kernel" }
-        var bytes = [CChar](repeating: 0, count: size + 1)
-        clGetKernelInfo(kernel.handle, cl_kernel_info(CL_KERNEL_FUNCTION_NAME), size, &bytes, nil)
-        return OpenCLRuntime.text(bytes)
     }
 }

@@ -27,18 +27,31 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     let computeUnits: Int
     /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=32|64|128`; tests set it directly).
     var gemmTiles = OpenCLGEMMTiles.fromEnvironment
+    /// The compute units the k-splitting rule sizes work for (`OpenCLGEMMTiles.kSlices`);
+    /// nil: the device's. Tests set it to split products on a small device.
+    var splitKUnits: Int?
     /// Whether matrix-vector products use the work-group-per-row kernel: on GPUs, unless
     /// `ADJOINT_OPENCL_GEMV=naive` (for measuring both); tests set it.
     lazy var gemvRowDot = info.isGPU && ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMV"] != "naive"
 
     let lock = NSRecursiveLock()
     let pool: OpenCLBufferPool
+    /// Whether launches keep profiling events (`ADJOINT_PROFILE=1`, OpenCLBackend+Profile).
+    let profiling: Bool
+    /// Launches whose events the next sync point reads (profiling only).
+    var pendingEvents: [(name: String, event: cl_event)] = []
+    /// The device time read from finished events so far (profiling only).
+    var profile = KernelProfile()
     private var stats = Ledger()
     private var programs: [String: cl_program] = [:]
     private var kernels: [String: Kernel] = [:]
+    /// jit's fused kernels by what they compute, so a replay skips generating their source.
+    var fusedKernels: [FusedKernel: Kernel] = [:]
 
     /// A created kernel and the work-group size it launches with.
     struct Kernel {
+        /// The kernel function's name.
+        var name: String
         var handle: cl_kernel
         /// CL_KERNEL_WORK_GROUP_SIZE for this kernel on this device.
         var maxWorkGroup: Int
@@ -71,7 +84,9 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         guard let context = clCreateContext(nil, 1, &deviceRef, nil, nil, &status), status == CL_SUCCESS else {
             throw OpenCLStatus.error(status, "clCreateContext(\(found.deviceName))")
         }
-        guard let queue = clCreateCommandQueue(context, found.device, 0, &status), status == CL_SUCCESS else {
+        profiling = OpenCLBackend.profilingRequested
+        let properties = cl_command_queue_properties(profiling ? CL_QUEUE_PROFILING_ENABLE : 0)
+        guard let queue = clCreateCommandQueue(context, found.device, properties, &status), status == CL_SUCCESS else {
             clReleaseContext(context)
             throw OpenCLStatus.error(status, "clCreateCommandQueue(\(found.deviceName))")
         }
@@ -120,12 +135,14 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         }
         try OpenCLStatus.check(clEnqueueReadBuffer(queue, source.mem, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueReadBuffer(\(bytes.count) bytes)")
         stats.bytesFromDevice += bytes.count
+        if profiling { harvestEvents() }
     }
 
     func synchronize() throws {
         lock.lock()
         defer { lock.unlock() }
         try OpenCLStatus.check(clFinish(queue), "clFinish")
+        if profiling { harvestEvents() }
     }
 
     var ledger: Ledger {
@@ -197,7 +214,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         // 256 work-items (a multiple of every common warp/wavefront size) when allowed.
         var local = min(256, maxGroup)
         if local >= multiple { local -= local % multiple }
-        let kernel = Kernel(handle: handle, maxWorkGroup: maxGroup, local: max(local, 1))
+        let kernel = Kernel(name: name, handle: handle, maxWorkGroup: maxGroup, local: max(local, 1))
         kernels[name] = kernel
         return kernel
     }

@@ -58,4 +58,24 @@ enum OpenCLGEMMTiles: Sendable, Equatable {
         case .automatic: return fits128 && (m / 128) * (n / 128) * batch >= computeUnits ? .tile128 : .tile64
         }
     }
+
+    /// Into how many slices of `k` a single (unbatched) product with few outputs runs: the
+    /// smallest power of two (at most 256) that gives the device enough work — two tiles
+    /// per compute unit, or 1,024 work-items per compute unit for the one-item-per-output
+    /// kernel — keeping each slice at least as deep as a tile (64 for the naive kernel).
+    /// 1 for the row-dot kernel, whose work-groups already split `k`.
+    static func kSlices(_ kernel: OpenCLGEMMKernel, m: Int, n: Int, k: Int, computeUnits: Int) -> Int {
+        let groups: Int, target: Int, shallowest: Int
+        func tiles(_ size: Int) -> Int { ((m + size - 1) / size) * ((n + size - 1) / size) }
+        switch kernel {
+        case .rowDot: return 1
+        case .naive: (groups, target, shallowest) = (m * n, computeUnits * 1024, 64)
+        case .tile32: (groups, target, shallowest) = (tiles(32), computeUnits * 2, 64)
+        case .tile64: (groups, target, shallowest) = (tiles(64), computeUnits * 2, 64)
+        case .tile128: (groups, target, shallowest) = (tiles(128), computeUnits * 2, 128)
+        }
+        var slices = 1
+        while groups * slices < target && k / (slices * 2) >= shallowest && slices < 256 { slices *= 2 }
+        return slices
+    }
 }
