@@ -539,7 +539,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         guard openCL() != nil else { return }
         let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
         b.splitKUnits = 64
-        // (m, k, n, A strides, B strides, launches): a tiled product whose k splits into 8
+        // (m, k, n, A strides, B strides, launches): a tiled product whose k splits into 4
         // even slices (GEMM + column sum), one whose last slice is shorter (a third launch),
         // a transposed A, and the one-item-per-output kernel (n < 16).
         let cases: [(Int, Int, Int, [Int], [Int], Int)] = [
@@ -559,8 +559,9 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
             #expect(got.map(Double.init) == expected, "m \(m) k \(k) n \(n) strides \(sa) \(sbs)")
             #expect(counted == launches, "m \(m) k \(k) n \(n)")
         }
-        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 130, n: 257, k: 1000, computeUnits: 64) == 8)
-        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 128, n: 1024, k: 784, computeUnits: 132) == 8, "W3's first layer at batch 128 on an H200")
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 130, n: 257, k: 1000, computeUnits: 64) == 4)
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 128, n: 1024, k: 784, computeUnits: 132) == 4, "W3's first layer at batch 128 on an H200")
+        #expect(OpenCLGEMMTiles.kSlices(.tile64, m: 1024, n: 1024, k: 128, computeUnits: 132) == 1, "W3's weight gradient: slices too shallow")
         #expect(OpenCLGEMMTiles.kSlices(.naive, m: 128, n: 10, k: 1024, computeUnits: 132) == 16, "W3's logits")
         #expect(OpenCLGEMMTiles.kSlices(.naive, m: 9, n: 32, k: 100_352, computeUnits: 132) == 256, "a convolution's weight gradient")
         #expect(OpenCLGEMMTiles.kSlices(.tile128, m: 4096, n: 4096, k: 4096, computeUnits: 132) == 1, "enough tiles")
@@ -593,7 +594,8 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
             #expect(counted == 2, "\(op): chunks, then the partials' fold")
         }
         #expect(OpenCLBackend.columnParts(columns: 20, length: 1000, computeUnits: 64) == 16)
-        #expect(OpenCLBackend.columnParts(columns: 1024, length: 128, computeUnits: 132) == 4, "W3's bias gradients at batch 128")
+        #expect(OpenCLBackend.columnParts(columns: 1024, length: 1024, computeUnits: 132) == 32, "W3's bias gradients at batch 1024")
+        #expect(OpenCLBackend.columnParts(columns: 1024, length: 128, computeUnits: 132) == nil, "columns of 128 fold in one pass")
         #expect(OpenCLBackend.columnParts(columns: 1 << 20, length: 1000, computeUnits: 132) == nil, "enough columns")
         #expect(OpenCLBackend.columnParts(columns: 20, length: 40, computeUnits: 132) == nil, "short columns")
     }
@@ -603,6 +605,9 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         #expect(automatic.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 132) == .tile128)
         #expect(automatic.kernel(m: 128, n: 1024, batch: 1, computeUnits: 132) == .tile64, "8 tiles of 128 for 132 SMs")
         #expect(automatic.kernel(m: 128, n: 1024, batch: 1, computeUnits: 2) == .tile128)
+        #expect(automatic.kernel(m: 1024, n: 1024, k: 784, batch: 1, computeUnits: 132) == .tile128, "64 tiles in 4 k-slices fill 132 SMs")
+        #expect(automatic.kernel(m: 1024, n: 1024, k: 200, batch: 1, computeUnits: 132) == .tile64, "k too short to slice")
+        #expect(automatic.kernel(m: 1024, n: 1024, k: 784, batch: 2, computeUnits: 132) == .tile64, "batched products are not sliced")
         #expect(automatic.kernel(m: 127, n: 4096, batch: 1, computeUnits: 1) == .tile64)
         #expect(automatic.kernel(m: 4096, n: 15, batch: 1, computeUnits: 1) == .naive, "a side under 16")
         #expect(OpenCLGEMMTiles.forced64.kernel(m: 4096, n: 4096, batch: 1, computeUnits: 1) == .tile64)

@@ -107,8 +107,9 @@ public func gradients(
     of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = nil, createGraph: Bool = false,
     retainGraph: Bool? = nil, file: StaticString = #fileID, line: UInt = #line
 ) -> [Tensor] {
-    let zeros = inputs.map { Tensor.zeros(like: $0) }
-    guard let root = output.node else { return zeros }
+    // Zeros only for inputs the output does not reach: a fill per input would write as
+    // many bytes as the gradients themselves.
+    guard let root = output.node else { return inputs.map { Tensor.zeros(like: $0) } }
     let start: Tensor
     if let seed {
         guard seed.shape == output.shape else {
@@ -125,8 +126,8 @@ public func gradients(
     let found = AutodiffEngine.run(
         root: root, seed: start, targets: targets, accumulateIntoLeaves: false,
         retainGraph: retainGraph ?? createGraph, createGraph: createGraph, caller: "\(file):\(line)")
-    return zip(inputs, zeros).map { input, zero in
-        guard let node = input.node, let gradient = found[ObjectIdentifier(node)] else { return zero }
+    return inputs.map { input in
+        guard let node = input.node, let gradient = found[ObjectIdentifier(node)] else { return Tensor.zeros(like: input) }
         return gradient
     }
 }

@@ -260,9 +260,12 @@ extension OpenCLBackend {
     }
 
     /// Into how many chunks a column reduction splits (nil: none): when its columns are
-    /// too few to give each compute unit 512 work-items and each column is long, the
-    /// smallest power of two (at most 64) that does, keeping chunks of at least 32.
+    /// too few to give each compute unit 512 work-items and each column is 256 or longer,
+    /// the smallest power of two (at most 64) that does, keeping chunks of at least 32.
+    /// (Columns of 128, W3's bias gradients at batch 128, took longer split in two launches
+    /// than folded in one on the H200.)
     static func columnParts(columns: Int, length: Int, computeUnits: Int) -> Int? {
+        guard length >= 256 else { return nil }
         var parts = 1
         while columns * parts < computeUnits * 512 && length / (parts * 2) >= 32 && parts < 64 { parts *= 2 }
         return parts > 1 ? parts : nil

@@ -27,6 +27,12 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     let computeUnits: Int
     /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=32|64|128`; tests set it directly).
     var gemmTiles = OpenCLGEMMTiles.fromEnvironment
+    /// Launches between `clFlush` calls, which hand queued kernels to the device so it
+    /// works while the host enqueues more (0: only sync points submit).
+    /// `ADJOINT_OPENCL_FLUSH=N` overrides it, for measuring.
+    let flushInterval = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_FLUSH"].flatMap { Int($0) } ?? 8
+    /// Launches since the last flush (lock held).
+    var unflushedLaunches = 0
     /// The compute units the k-splitting rule sizes work for (`OpenCLGEMMTiles.kSlices`);
     /// nil: the device's. Tests set it to split products on a small device.
     var splitKUnits: Int?
@@ -223,5 +229,10 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     func countLaunch() {
         stats.launches += 1
         LaunchCount.record()
+        unflushedLaunches += 1
+        if flushInterval > 0 && unflushedLaunches >= flushInterval {
+            clFlush(queue)
+            unflushedLaunches = 0
+        }
     }
 }

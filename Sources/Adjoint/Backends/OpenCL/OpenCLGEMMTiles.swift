@@ -19,10 +19,10 @@ enum OpenCLGEMMKernel: Sendable, Equatable {
 
 /// Which tiled GEMM kernel the OpenCL backend runs.
 enum OpenCLGEMMTiles: Sendable, Equatable {
-    /// 128×128 tiles when the product has at least one whole tile per compute unit (fewer
-    /// would leave compute units idle), 64×64 otherwise. On PoCL the 128×128 kernel doubled
-    /// W2 (13 → 23 GFLOP/s, docs/PERFORMANCE.md); the GPU rule waits for the GPU session's
-    /// numbers for every forced choice below.
+    /// 128×128 tiles when the product has at least one whole tile per compute unit, or
+    /// will have once split along k (fewer would leave compute units idle), 64×64
+    /// otherwise. On PoCL the 128×128 kernel doubled W2 (13 → 23 GFLOP/s), on the H200 it
+    /// ran W2 at 28 TFLOP/s against 17.5 (64) and 9.8 (32) (docs/PERFORMANCE.md).
     case automatic
     /// `ADJOINT_OPENCL_GEMM=32`: 32×32 tiles for every tiled product.
     case forced32
@@ -55,14 +55,22 @@ enum OpenCLGEMMTiles: Sendable, Equatable {
         case .forced32: return .tile32
         case .forced64: return .tile64
         case .forced128: return fits128 ? .tile128 : .tile64
-        case .automatic: return fits128 && (m / 128) * (n / 128) * batch >= computeUnits ? .tile128 : .tile64
+        case .automatic:
+            guard fits128 else { return .tile64 }
+            // 128×128 tiles when they (or, unbatched, their k-slices) fill the compute
+            // units: on the H200 they reach 28 TFLOP/s against 17.5 for 64×64.
+            let tiles = (m / 128) * (n / 128) * batch
+            if tiles >= computeUnits { return .tile128 }
+            if batch == 1 && tiles * OpenCLGEMMTiles.kSlices(.tile128, m: m, n: n, k: k, computeUnits: computeUnits) >= computeUnits { return .tile128 }
+            return .tile64
         }
     }
 
     /// Into how many slices of `k` a single (unbatched) product with few outputs runs: the
     /// smallest power of two (at most 256) that gives the device enough work — two tiles
     /// per compute unit, or 1,024 work-items per compute unit for the one-item-per-output
-    /// kernel — keeping each slice at least as deep as a tile (64 for the naive kernel).
+    /// kernel — keeping each slice 128 deep (64 for the naive kernel): shallower slices
+    /// cost a launch and a partial sum for work that was already short.
     /// 1 for the row-dot kernel, whose work-groups already split `k`.
     static func kSlices(_ kernel: OpenCLGEMMKernel, m: Int, n: Int, k: Int, computeUnits: Int) -> Int {
         let groups: Int, target: Int, shallowest: Int
@@ -70,8 +78,8 @@ enum OpenCLGEMMTiles: Sendable, Equatable {
         switch kernel {
         case .rowDot: return 1
         case .naive: (groups, target, shallowest) = (m * n, computeUnits * 1024, 64)
-        case .tile32: (groups, target, shallowest) = (tiles(32), computeUnits * 2, 64)
-        case .tile64: (groups, target, shallowest) = (tiles(64), computeUnits * 2, 64)
+        case .tile32: (groups, target, shallowest) = (tiles(32), computeUnits * 2, 128)
+        case .tile64: (groups, target, shallowest) = (tiles(64), computeUnits * 2, 128)
         case .tile128: (groups, target, shallowest) = (tiles(128), computeUnits * 2, 128)
         }
         var slices = 1
