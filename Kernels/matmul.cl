@@ -100,6 +100,52 @@ void matmul_large_##TN(MATMUL_ARGS(T)) { \
         } \
     } }
 
+// matmul_large_prefetch_<dtype>: the 128x128 kernel with 16-deep k slices, each slice's
+// global loads issued into registers before the previous slice's arithmetic (so memory
+// latency overlaps the FMAs) and stored to local memory after it.
+#define TKP 16
+#define PREFETCH_INDEX(e) \
+    int r = sak == 1 ? (e) / TKP : (e) % TL, p = sak == 1 ? (e) % TKP : (e) / TL; \
+    int q = sbn == 1 ? (e) / TL : (e) % TKP, c = sbn == 1 ? (e) % TL : (e) / TKP;
+#define PREFETCH_FETCH(T, P0) \
+    for (int l = 0; l < 8; ++l) { \
+        PREFETCH_INDEX(tid + l * 256) \
+        int gr = row0 + r, gp = (P0) + p, gq = (P0) + q, gc = col0 + c; \
+        ra[l] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
+        rb[l] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
+    }
+#define MATMUL_LARGE_PREFETCH(TN, T, T4) \
+__kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
+void matmul_large_prefetch_##TN(MATMUL_ARGS(T)) { \
+    __local T As[TKP][TL + 4]; \
+    __local T Bs[TKP][TL + 4]; \
+    TILE_PROLOGUE(TL) \
+    T acc[8][8]; \
+    for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] = 0; \
+    T ra[8], rb[8]; \
+    PREFETCH_FETCH(T, 0) \
+    for (int p0 = 0; p0 < k; p0 += TKP) { \
+        for (int l = 0; l < 8; ++l) { PREFETCH_INDEX(tid + l * 256) As[p][r] = ra[l]; Bs[q][c] = rb[l]; } \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+        if (p0 + TKP < k) { PREFETCH_FETCH(T, p0 + TKP) } \
+        for (int p = 0; p < TKP; ++p) { \
+            T4 a0 = vload4(0, &As[p][ty * 4]), a1 = vload4(0, &As[p][64 + ty * 4]); \
+            T4 b0 = vload4(0, &Bs[p][tx * 4]), b1 = vload4(0, &Bs[p][64 + tx * 4]); \
+            T a[8] = {a0.s0, a0.s1, a0.s2, a0.s3, a1.s0, a1.s1, a1.s2, a1.s3}; \
+            T b[8] = {b0.s0, b0.s1, b0.s2, b0.s3, b1.s0, b1.s1, b1.s2, b1.s3}; \
+            for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] += a[r] * b[c]; \
+        } \
+        barrier(CLK_LOCAL_MEM_FENCE); \
+    } \
+    for (int r = 0; r < 8; ++r) { \
+        int gr = row0 + (r < 4 ? ty * 4 + r : 64 + ty * 4 + r - 4); \
+        if (gr >= m) continue; \
+        for (int c = 0; c < 8; ++c) { \
+            int gc = col0 + (c < 4 ? tx * 4 + c : 64 + tx * 4 + c - 4); \
+            if (gc < n) C[gr * n + gc] = acc[r][c]; \
+        } \
+    } }
+
 #define MATMUL_NAIVE(TN, T) \
 __kernel void matmul_naive_##TN(MATMUL_ARGS(T)) { \
     int j = get_global_id(0), i = get_global_id(1), batch = get_global_id(2); \
@@ -131,12 +177,14 @@ void matmul_rowdot_##TN(MATMUL_ARGS(T)) { \
 MATMUL_TILED(matmul_float32, float, 64, 4)
 MATMUL_TILED(matmul_small_float32, float, 32, 2)
 MATMUL_LARGE(float32, float, float4)
+MATMUL_LARGE_PREFETCH(float32, float, float4)
 MATMUL_NAIVE(float32, float)
 MATMUL_ROWDOT(float32, float)
 #ifdef ADJOINT_FP64
 MATMUL_TILED(matmul_float64, double, 64, 4)
 MATMUL_TILED(matmul_small_float64, double, 32, 2)
 MATMUL_LARGE(float64, double, double4)
+MATMUL_LARGE_PREFETCH(float64, double, double4)
 MATMUL_NAIVE(float64, double)
 MATMUL_ROWDOT(float64, double)
 #endif

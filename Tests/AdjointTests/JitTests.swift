@@ -320,6 +320,34 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func elementwisePullbacksRunAsOneFusedKernel(_ device: Device) throws {
+        // sin, cos, tanh, sigmoid and sqrt: the gradient against its closed form, for a
+        // sum's (uniform) cotangent and a weighted one; the derivative alone is one launch
+        // where plain ops take two or three; float64 and createGraph keep plain ops.
+        let x = Tensor.randomUniform([300], low: 0.5, high: 2, seed: 3, on: device)
+        let weights = Tensor.randomNormal([300], seed: 4, on: device)
+        let xs = try x.doubles(), ws = try weights.doubles()
+        let cases: [(Tensor.FusedDerivative, (Tensor) -> Tensor, (Double) -> Double)] = [
+            (.sin, { $0.sin() }, { Foundation.cos($0) }),
+            (.cos, { $0.cos() }, { -Foundation.sin($0) }),
+            (.tanh, { $0.tanh() }, { 1 - Foundation.tanh($0) * Foundation.tanh($0) }),
+            (.sigmoid, { $0.sigmoid() }, { let s = 1 / (1 + Foundation.exp(-$0)); return s * (1 - s) }),
+            (.sqrt, { $0.sqrt() }, { 0.5 / Foundation.sqrt($0) }),
+        ]
+        for (derivative, f, closedForm) in cases {
+            expectClose(grad { (t: Tensor) in f(t).sum() }(x), xs.map(closedForm), tolerance: 1e-5, "\(derivative), uniform cotangent")
+            expectClose(grad { (t: Tensor) in (f(t) * weights).sum() }(x), zip(xs, ws).map { closedForm($0) * $1 }, tolerance: 1e-5, "\(derivative), weighted")
+            let saved = derivative == .sin || derivative == .cos ? x : f(x)
+            let (_, launches) = try LaunchCount.counting { try noGrad { Tensor.derivative(derivative, weights, saved) }.doubles() }
+            #expect(launches == 1, "\(derivative): \(launches) launches")
+        }
+        let x64 = x.cast(to: .float64)
+        expectClose(grad { (t: Tensor) in t.tanh().sum() }(x64), xs.map { 1 - Foundation.tanh($0) * Foundation.tanh($0) }, tolerance: 1e-12, "float64 runs plain ops")
+        let second = grad { (t: Tensor) in grad { (u: Tensor) in u.sin().sum() }(t).sum() }(x)
+        expectClose(second, xs.map { -Foundation.sin($0) }, tolerance: 1e-5, "a second derivative differentiates the plain pullback")
+    }
+
+    @Test(arguments: TestDevices.all)
     func cheapProducersAreRecomputedInEachFusedReader(_ device: Device) throws {
         // A ReLU's pre-activation and mask, each read by two kernels: recomputed in both,
         // never stored. An exp read twice is not cheap: it is stored once and read.

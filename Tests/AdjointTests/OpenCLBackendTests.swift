@@ -484,14 +484,15 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
 
     // MARK: - Movement
 
-    @Test(arguments: [OpenCLGEMMTiles.forced32, .forced64, .forced128])
-    func matmulTileKernelsMatchAFloat64LoopOnTileEdges(tiles: OpenCLGEMMTiles) throws {
+    @Test(arguments: [(OpenCLGEMMTiles.forced32, false), (.forced64, false), (.forced128, false), (.forced128, true)])
+    func matmulTileKernelsMatchAFloat64LoopOnTileEdges(tiles: OpenCLGEMMTiles, prefetch: Bool) throws {
         guard openCL() != nil else { return }
         let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
         b.gemmTiles = tiles
+        b.gemmPrefetch = prefetch
         // (batch, m, k, n, A strides, B strides): row-major, transposed A, transposed B,
         // B broadcast over the batch; m, n past one 128 tile and k not a multiple of 8 or 16.
-        let m = 130, k = 19, n = 257
+        let m = 130, k = prefetch ? 35 : 19, n = 257
         let cases: [(Int, [Int], [Int])] = [
             (1, [m * k, k, 1], [k * n, n, 1]),
             (1, [m * k, 1, m], [k * n, n, 1]),
@@ -505,12 +506,12 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
             let a32 = try upload(b, a.map { Float($0) }), b32 = try upload(b, bValues.map { Float($0) })
             let got = try run(b, .matmul, [view(a32, .float32, [batch, m, k], strides: sa), view(b32, .float32, [batch, k, n], strides: sbs)],
                               .float32, [batch, m, n], as: Float.self)
-            #expect(got.map(Double.init) == expected, "\(tiles) float32, strides \(sa) \(sbs)")
+            #expect(got.map(Double.init) == expected, "\(tiles) prefetch \(prefetch) float32, strides \(sa) \(sbs)")
             if b.supportsFloat64 {
                 let a64 = try upload(b, a), b64 = try upload(b, bValues)
                 let got64 = try run(b, .matmul, [view(a64, .float64, [batch, m, k], strides: sa), view(b64, .float64, [batch, k, n], strides: sbs)],
                                     .float64, [batch, m, n], as: Double.self)
-                #expect(got64 == expected, "\(tiles) float64, strides \(sa) \(sbs)")
+                #expect(got64 == expected, "\(tiles) prefetch \(prefetch) float64, strides \(sa) \(sbs)")
             }
         }
     }
@@ -598,6 +599,23 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         #expect(OpenCLBackend.columnParts(columns: 1024, length: 128, computeUnits: 132) == nil, "columns of 128 fold in one pass")
         #expect(OpenCLBackend.columnParts(columns: 1 << 20, length: 1000, computeUnits: 132) == nil, "enough columns")
         #expect(OpenCLBackend.columnParts(columns: 20, length: 40, computeUnits: 132) == nil, "short columns")
+    }
+
+    @Test func profilingReadsDeviceTimePerKernel() throws {
+        guard openCL() != nil else { return }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory(), profiling: true)
+        let before = try #require(b.kernelProfile)
+        let x = view(try upload(b, [Float](repeating: 1.5, count: 1000)), .float32, [1000])
+        for _ in 0..<3 { _ = try run(b, .unary(.exp), [x], .float32, [1000], as: Float.self) }
+        _ = try run(b, .reduce(.sum, outer: 1, length: 1000, inner: 1), [x], .float32, [1], as: Float.self)
+        let spent = try #require(b.kernelProfile) - before
+        #expect(spent.kernels["unary_exp_float32"]?.launches == 3)
+        #expect(spent.kernels["reduce_sum_float32_rows"]?.launches == 1)
+        #expect(spent.kernels.count == 2, "\(spent.kernels.keys)")
+        let summed = spent.kernels.values.reduce(UInt64(0)) { $0 + $1.nanoseconds }
+        #expect(spent.busyNanoseconds > 0 && spent.busyNanoseconds <= summed, "busy time counts overlaps once")
+        let shared = try SharedOpenCL.backend.get()
+        #expect(shared.kernelProfile == nil || OpenCLBackend.profilingRequested, "off unless asked for")
     }
 
     @Test func gemmKernelChoice() {

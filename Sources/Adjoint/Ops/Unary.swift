@@ -34,27 +34,27 @@ extension Tensor {
 
     /// Sine. d/dx = cos x.
     public func sin(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        unary(.sin, "Sin", file: file, line: line) { g, x, _ in [g * x[0].cos()] }
+        unary(.sin, "Sin", file: file, line: line) { g, x, _ in [Tensor.derivative(.sin, g, x[0])] }
     }
 
     /// Cosine. d/dx = -sin x.
     public func cos(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        unary(.cos, "Cos", file: file, line: line) { g, x, _ in [-(g * x[0].sin())] }
+        unary(.cos, "Cos", file: file, line: line) { g, x, _ in [Tensor.derivative(.cos, g, x[0])] }
     }
 
     /// Hyperbolic tangent. d/dx = 1 - tanh² x.
     public func tanh(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        unary(.tanh, "Tanh", file: file, line: line) { g, _, y in [g * (1 - y * y)] }
+        unary(.tanh, "Tanh", file: file, line: line) { g, _, y in [Tensor.derivative(.tanh, g, y)] }
     }
 
     /// Square root. d/dx = 1 / (2 √x).
     public func sqrt(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        unary(.sqrt, "Sqrt", file: file, line: line) { g, _, y in [g * 0.5 / y] }
+        unary(.sqrt, "Sqrt", file: file, line: line) { g, _, y in [Tensor.derivative(.sqrt, g, y)] }
     }
 
     /// Logistic sigmoid `1 / (1 + e^-x)`. d/dx = σ(x)(1 - σ(x)).
     public func sigmoid(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        unary(.sigmoid, "Sigmoid", file: file, line: line) { g, _, y in [g * y * (1 - y)] }
+        unary(.sigmoid, "Sigmoid", file: file, line: line) { g, _, y in [Tensor.derivative(.sigmoid, g, y)] }
     }
 
     /// Absolute value. d/dx = sign x (0 at 0).

@@ -286,7 +286,7 @@ extension OpenCLBackend {
         // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
         // allows fewer runs the one-item-per-output kernel.
         var choice = gemmTiles.kernel(m: m, n: n, k: k, batch: batch, computeUnits: computeUnits, rowMajorA: sa[2] == 1, rowDot: gemvRowDot)
-        var chosen = try kernel(OpenCLBackend.gemmKernelName(choice, name), family: "matmul")
+        var chosen = try kernel(OpenCLBackend.gemmKernelName(choice, name, prefetch: gemmPrefetch), family: "matmul")
         if choice != .naive && chosen.maxWorkGroup < (choice == .rowDot ? 64 : 256) {
             choice = .naive
             chosen = try kernel(OpenCLBackend.gemmKernelName(.naive, name), family: "matmul")
@@ -328,13 +328,15 @@ extension OpenCLBackend {
         var c: cl_mem, co: Int
     }
 
-    static func gemmKernelName(_ choice: OpenCLGEMMKernel, _ dtype: String) -> String {
+    /// The kernel function of `choice` for `dtype`; `prefetch`: the 128×128 kernel that
+    /// loads the next k slice while it multiplies the current one.
+    static func gemmKernelName(_ choice: OpenCLGEMMKernel, _ dtype: String, prefetch: Bool = false) -> String {
         switch choice {
         case .naive: "matmul_naive_\(dtype)"
         case .rowDot: "matmul_rowdot_\(dtype)"
         case .tile32: "matmul_small_\(dtype)"
         case .tile64: "matmul_\(dtype)"
-        case .tile128: "matmul_large_\(dtype)"
+        case .tile128: prefetch ? "matmul_large_prefetch_\(dtype)" : "matmul_large_\(dtype)"
         }
     }
 

@@ -27,12 +27,16 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     let computeUnits: Int
     /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=32|64|128`; tests set it directly).
     var gemmTiles = OpenCLGEMMTiles.fromEnvironment
-    /// Launches between `clFlush` calls, which hand queued kernels to the device so it
-    /// works while the host enqueues more (0: only sync points submit).
-    /// `ADJOINT_OPENCL_FLUSH=N` overrides it, for measuring.
-    let flushInterval = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_FLUSH"].flatMap { Int($0) } ?? 8
+    /// Launches between explicit `clFlush` calls (0: none; the driver submits on its own
+    /// and sync points flush). On the H200 every flush cost host time and bought no
+    /// overlap: W3's jitted step ran 0.335 ms with none, 0.47-0.54 ms flushing every 1, 8
+    /// or 32 launches (docs/PERFORMANCE.md). `ADJOINT_OPENCL_FLUSH=N` sets it, for measuring.
+    let flushInterval = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_FLUSH"].flatMap { Int($0) } ?? 0
     /// Launches since the last flush (lock held).
     var unflushedLaunches = 0
+    /// Whether 128×128 products run the prefetching kernel (`matmul_large_prefetch`);
+    /// `ADJOINT_OPENCL_GEMM_PREFETCH=0|1` overrides it, for measuring; tests set it.
+    var gemmPrefetch = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM_PREFETCH"] == "1"
     /// The compute units the k-splitting rule sizes work for (`OpenCLGEMMTiles.kSlices`);
     /// nil: the device's. Tests set it to split products on a small device.
     var splitKUnits: Int?
@@ -79,7 +83,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         familySources[family].map { KernelSources.common + "\n" + $0() }
     }
 
-    init(found: OpenCLRuntime.Found, cacheDirectory: URL?) throws {
+    init(found: OpenCLRuntime.Found, cacheDirectory: URL?, profiling: Bool = OpenCLBackend.profilingRequested) throws {
         device = found.info.device
         info = found.info
         supportsFloat64 = found.info.supportsFloat64
@@ -90,7 +94,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         guard let context = clCreateContext(nil, 1, &deviceRef, nil, nil, &status), status == CL_SUCCESS else {
             throw OpenCLStatus.error(status, "clCreateContext(\(found.deviceName))")
         }
-        profiling = OpenCLBackend.profilingRequested
+        self.profiling = profiling
         let properties = cl_command_queue_properties(profiling ? CL_QUEUE_PROFILING_ENABLE : 0)
         guard let queue = clCreateCommandQueue(context, found.device, properties, &status), status == CL_SUCCESS else {
             clReleaseContext(context)

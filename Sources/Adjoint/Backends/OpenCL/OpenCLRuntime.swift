@@ -33,7 +33,7 @@ enum OpenCLRuntime {
     }
 
     /// Starts a backend with an explicit program cache directory (nil: no disk cache).
-    static func makeOpenCLBackend(deviceIndex: Int, cacheDirectory: URL?) throws -> OpenCLBackend {
+    static func makeOpenCLBackend(deviceIndex: Int, cacheDirectory: URL?, profiling: Bool = OpenCLBackend.profilingRequested) throws -> OpenCLBackend {
         let found: [Found]
         switch enumerate() {
         case .success(let list): found = list
@@ -45,7 +45,7 @@ enum OpenCLRuntime {
                 : "only \(found.count) OpenCL device(s) found (opencl:0...opencl:\(found.count - 1))"
             throw AdjointError.deviceUnavailable(device: Device.opencl(deviceIndex).description, reason: reason)
         }
-        return try OpenCLBackend(found: found[deviceIndex], cacheDirectory: cacheDirectory)
+        return try OpenCLBackend(found: found[deviceIndex], cacheDirectory: cacheDirectory, profiling: profiling)
     }
 
     struct Problem: Error { var message: String }
