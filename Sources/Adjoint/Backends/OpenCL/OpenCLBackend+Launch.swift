@@ -233,7 +233,7 @@ extension OpenCLBackend {
             try reduce(op, outer: outer, length: parts, inner: 1, input: partialView, output: output)
             return
         }
-        if splittable && inner > 1, let parts = OpenCLBackend.columnParts(columns: rows, length: length, computeUnits: splitKUnits ?? computeUnits) {
+        if splittable && inner > 1 && splitting, let parts = OpenCLBackend.columnParts(columns: rows, length: length, computeUnits: splitKUnits ?? computeUnits) {
             // Few long columns: chunks of each column fold in parallel into partials.
             let chunk = (length + parts - 1) / parts
             let partials = try allocate(byteCount: outer * parts * inner * input.dtype.byteSize)
@@ -291,7 +291,7 @@ extension OpenCLBackend {
             choice = .naive
             chosen = try kernel(OpenCLBackend.gemmKernelName(.naive, name), family: "matmul")
         }
-        let slices = batch == 1 ? OpenCLGEMMTiles.kSlices(choice, m: m, n: n, k: k, computeUnits: splitKUnits ?? computeUnits) : 1
+        let slices = batch == 1 && splitting ? OpenCLGEMMTiles.kSlices(choice, m: m, n: n, k: k, computeUnits: splitKUnits ?? computeUnits) : 1
         guard slices > 1 else {
             try enqueueGEMM(chosen, choice, operands, batch: batch, m: m, n: n, k: k)
             return

@@ -37,6 +37,9 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Whether 128×128 products run the prefetching kernel (`matmul_large_prefetch`);
     /// `ADJOINT_OPENCL_GEMM_PREFETCH=0|1` overrides it, for measuring; tests set it.
     var gemmPrefetch = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM_PREFETCH"] == "1"
+    /// Whether long products and column sums with few outputs split (`kSlices`,
+    /// `columnParts`); `ADJOINT_OPENCL_SPLIT=0` turns both off, for measuring.
+    var splitting = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT"] != "0"
     /// The compute units the k-splitting rule sizes work for (`OpenCLGEMMTiles.kSlices`);
     /// nil: the device's. Tests set it to split products on a small device.
     var splitKUnits: Int?
