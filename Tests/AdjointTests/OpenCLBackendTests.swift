@@ -516,6 +516,47 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         }
     }
 
+    @Test func clblastProductsMatchAFloat64Loop() throws {
+        guard openCL() != nil else { return }
+        guard CLBlast.library != nil else {
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("CI installs libclblast1, but it did not load") }
+            return
+        }
+        let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())
+        b.gemmLibrary = .always
+        // Row-major, transposed A, transposed B, B broadcast over the batch, and a layout
+        // CLBlast cannot take (A with no unit stride), which runs Adjoint's kernel.
+        let m = 130, k = 19, n = 40
+        let cases: [(Int, [Int], [Int], Int)] = [
+            (1, [m * k, k, 1], [k * n, n, 1], 1),
+            (1, [m * k, 1, m], [k * n, n, 1], 1),
+            (1, [m * k, k, 1], [k * n, 1, k], 1),
+            (2, [m * k, k, 1], [0, n, 1], 1),
+            (1, [2 * m * k, 2 * k, 2], [k * n, n, 1], 1),
+        ]
+        for (batch, sa, sbs, launches) in cases {
+            let a = (0..<(2 * batch * m * k)).map { Double(($0 * 7) % 13) - 6 }
+            let bValues = (0..<(k * n)).map { Double(($0 * 5) % 11) - 5 }
+            let expected = naiveMatmul(a, sa, bValues, sbs, batch: batch, m: m, k: k, n: n)
+            for dtype in b.supportsFloat64 ? [DType.float32, .float64] : [.float32] {
+                let aBuffer = dtype == .float32 ? try upload(b, a.map { Float($0) }) : try upload(b, a)
+                let bBuffer = dtype == .float32 ? try upload(b, bValues.map { Float($0) }) : try upload(b, bValues)
+                let inputs = [view(aBuffer, dtype, [batch, m, k], strides: sa), view(bBuffer, dtype, [batch, k, n], strides: sbs)]
+                let (got, counted) = try LaunchCount.counting {
+                    dtype == .float32 ? try run(b, .matmul, inputs, dtype, [batch, m, n], as: Float.self).map(Double.init)
+                        : try run(b, .matmul, inputs, dtype, [batch, m, n], as: Double.self)
+                }
+                #expect(got == expected, "\(dtype), strides \(sa) \(sbs)")
+                #expect(counted == launches, "\(dtype), strides \(sa) \(sbs)")
+            }
+        }
+        #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 3, columnStride: 1)! == (CLBlast.noTranspose, 3))
+        #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 1, columnStride: 4)! == (CLBlast.transpose, 4))
+        #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 6, columnStride: 2) == nil)
+        #expect(CLBlast.Use.large.runs(m: 1024, n: 1024, k: 1024) && !CLBlast.Use.large.runs(m: 128, n: 1024, k: 784))
+        #expect(!CLBlast.Use.always.runs(m: 8, n: 4096, k: 4096) && !CLBlast.Use.never.runs(m: 4096, n: 4096, k: 4096))
+    }
+
     @Test func matrixVectorProductsPerRowMatchTheNaiveKernel() throws {
         guard openCL() != nil else { return }
         let b = try OpenCLRuntime.makeOpenCLBackend(deviceIndex: 0, cacheDirectory: OpenCLProgramCache.defaultDirectory())

@@ -282,6 +282,7 @@ extension OpenCLBackend {
             a: try mem(a), ao: a.layout.offset, sab: a.layout.shape[0] == 1 ? 0 : sa[0], sam: sa[1], sak: sa[2],
             b: try mem(b), bo: b.layout.offset, sbb: b.layout.shape[0] == 1 ? 0 : sb[0], sbk: sb[1], sbn: sb[2],
             c: try mem(output), co: output.layout.offset)
+        if gemmLibrary.runs(m: m, n: n, k: k) && clblastGEMM(operands, dtype: output.dtype, batch: batch, m: m, n: n, k: k) { return }
         let name = output.dtype.kernelName
         // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
         // allows fewer runs the one-item-per-output kernel.

@@ -10,7 +10,12 @@ extension OpenCLBackend {
     /// Keeps a launch's event until the next sync point (lock held). Past 4,096 pending
     /// events it waits for them, so a long run without syncs keeps bounded memory.
     func keep(_ event: cl_event, of kernel: Kernel) {
-        pendingEvents.append((kernel.name, event))
+        keep(event, named: kernel.name)
+    }
+
+    /// Keeps the event of a launch named `name` (a library's, such as CLBlast's).
+    func keep(_ event: cl_event, named name: String) {
+        pendingEvents.append((name, event))
         if pendingEvents.count >= 4096 {
             clFinish(queue)
             harvestEvents()

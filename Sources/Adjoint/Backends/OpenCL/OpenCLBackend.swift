@@ -34,6 +34,8 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     let flushInterval = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_FLUSH"].flatMap { Int($0) } ?? 0
     /// Launches since the last flush (lock held).
     var unflushedLaunches = 0
+    /// Which products run through CLBlast when it loads (`CLBlast.Use`); tests set it.
+    var gemmLibrary = CLBlast.Use.fromEnvironment
     /// Whether 128×128 products run the prefetching kernel (`matmul_large_prefetch`);
     /// `ADJOINT_OPENCL_GEMM_PREFETCH=0|1` overrides it, for measuring; tests set it.
     var gemmPrefetch = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM_PREFETCH"] == "1"
