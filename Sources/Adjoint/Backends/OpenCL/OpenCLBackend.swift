@@ -42,9 +42,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Whether long products and column sums with few outputs split (`kSlices`,
     /// `columnParts`); `ADJOINT_OPENCL_SPLIT=0` turns both off, for measuring.
     var splitting = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT"] != "0"
-    /// The compute units the k-splitting rule sizes work for (`OpenCLGEMMTiles.kSlices`);
-    /// nil: the device's. Tests set it to split products on a small device.
-    var splitKUnits: Int?
+    /// The compute units the splitting rules size work for (`OpenCLGEMMTiles.kSlices`,
+    /// `columnParts`); nil: the device's. Tests set it, and `ADJOINT_OPENCL_SPLIT_UNITS=N`
+    /// does for a whole run (the suite on PoCL with N = 4096 splits nearly every product
+    /// and column sum, as a 132-SM GPU would).
+    var splitKUnits: Int? = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT_UNITS"].flatMap { Int($0) }
     /// Whether matrix-vector products use the work-group-per-row kernel: on GPUs, unless
     /// `ADJOINT_OPENCL_GEMV=naive` (for measuring both); tests set it.
     lazy var gemvRowDot = info.isGPU && ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMV"] != "naive"
