@@ -348,6 +348,51 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func independentKernelsLaunchTogether(_ device: Device) throws {
+        // Four independent elementwise results of different shapes (one bool), as an
+        // optimizer's updates are, then one that reads them: on a backend that launches
+        // together (OpenCL GPUs; PoCL with ADJOINT_JIT_TOGETHER=1, as the test script's
+        // second pass sets) the four run as one kernel, elsewhere as four.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let a = t[0] * 2 + 1, b = (t[1] * 3).relu(), c = t[2] .> 0.5, d = t[0].exp() - t[0]
+            return [a, b, c.cast(to: .float32), d, (a + d).sum()]
+        }
+        let inputs = [Tensor.randomNormal([300], seed: 21, on: device), Tensor.randomNormal([4, 5], seed: 22, on: device), Tensor.randomNormal([7], seed: 23, on: device)]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        let together = (try DeviceRegistry.shared.backend(for: device) as? HorizontalFusingBackend)?.launchesTogether ?? false
+        let kernels = compiled.lastProgram!.kernels
+        #expect(kernels.filter { $0.hasPrefix("together(") }.count == (together ? 1 : 0), "\(kernels)")
+        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[4].doubles() }
+        #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
+    }
+
+    @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
+        // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
+        // are independent (a group); a dies at step 1, so without the group c takes a's
+        // memory, and with it c must not (step 2 runs while step 1 still reads a).
+        let exp = FusedKernel(shape: [4], nodes: [.load(0), .unary(.exp, 0)], types: [.float32, .float32],
+                              operands: [Layout(contiguous: [4])], operandTypes: [.float32], reduction: nil)
+        var graph = JitGraph(device: .cpu)
+        graph.buffers = (0..<6).map { JitBuffer(count: 4, dtype: .float32, input: $0 < 2 ? $0 : nil) }
+        graph.inputs = [0, 1]
+        func step(_ input: Int, _ output: Int) -> JitStep {
+            JitStep(kernel: .fused(exp), inputs: [JitOperand(ref: .buffer(input), layout: Layout(contiguous: [4]), dtype: .float32)],
+                    output: output, layout: Layout(contiguous: [4]), dtype: .float32, redraw: nil)
+        }
+        graph.steps = [step(0, 2), step(2, 3), step(1, 4), step(4, 5)]
+        graph.outputs = [3, 5].map { JitOperand(ref: .buffer($0), layout: Layout(contiguous: [4]), dtype: .float32) }
+        #expect(graph.horizontalGroups() == [1..<3])
+        let apart = BufferPlan(graph: graph, reuse: true), grouped = BufferPlan(graph: graph, reuse: true, groups: [1..<3])
+        #expect(apart.slotOf[4] == apart.slotOf[2], "without the group, c reuses a's memory")
+        #expect(grouped.slotOf[4] != grouped.slotOf[2] && grouped.slotOf[4] != grouped.slotOf[3], "in the group, c has its own")
+        let source = HorizontalKernel(members: [exp, exp]).openCLSource
+        #expect(source.contains("int n0, int n1") && source.contains("e -= n0;"))
+    }
+
+    @Test(arguments: TestDevices.all)
     func cheapProducersAreRecomputedInEachFusedReader(_ device: Device) throws {
         // A ReLU's pre-activation and mask, each read by two kernels: recomputed in both,
         // never stored. An exp read twice is not cheap: it is stored once and read.

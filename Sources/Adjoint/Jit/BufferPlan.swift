@@ -13,14 +13,23 @@ struct BufferPlan {
     /// Slots whose buffers are dead after each step.
     var releasedAfter: [[Int]]
 
-    init(graph: JitGraph, reuse: Bool) {
+    /// `groups`: runs of steps launched together; a buffer one of them touches stays
+    /// live to the end of its run, so no member's output takes memory another reads.
+    init(graph: JitGraph, reuse: Bool, groups: [Range<Int>] = []) {
+        var groupEnd = Array(graph.steps.indices)
+        for group in groups {
+            for index in group { groupEnd[index] = group.upperBound - 1 }
+        }
         var lastUse = [Int](repeating: -1, count: graph.buffers.count)
         for (index, step) in graph.steps.enumerated() {
-            lastUse[step.output] = max(lastUse[step.output], index)
+            let end = groupEnd[index]
+            lastUse[step.output] = max(lastUse[step.output], end)
             for input in step.inputs {
-                if case .buffer(let id) = input.ref { lastUse[id] = max(lastUse[id], index) }
+                if case .buffer(let id) = input.ref { lastUse[id] = max(lastUse[id], end) }
             }
         }
+        var dying = [[Int]](repeating: [], count: graph.steps.count)
+        for (id, index) in lastUse.enumerated() where index >= 0 { dying[index].append(id) }
         var pinned = Set<Int>()
         for output in graph.outputs {
             if case .buffer(let id) = output.ref { pinned.insert(id) }
@@ -43,11 +52,7 @@ struct BufferPlan {
                 }
             }
             guard reuse else { continue }
-            var touched = Set([id])
-            for input in step.inputs {
-                if case .buffer(let used) = input.ref { touched.insert(used) }
-            }
-            for used in touched.sorted() where lastUse[used] == index && !pinned.contains(used) {
+            for used in dying[index] where !pinned.contains(used) {
                 if let slot = slotOf[used] { releasedAfter[index].append(slot) }
             }
             free += releasedAfter[index]

@@ -65,7 +65,7 @@ struct FusedKernel: Hashable {
             .joined(separator: "\n")
     }()
 
-    private static func cType(_ dtype: DType) -> String { dtype == .bool ? "uchar" : "float" }
+    static func cType(_ dtype: DType) -> String { dtype == .bool ? "uchar" : "float" }
 
     /// Index arithmetic for element `e` of `shape` read through `layout`.
     static func indexExpression(_ layout: Layout, shape: [Int], element: String) -> String {
@@ -111,13 +111,14 @@ struct FusedKernel: Hashable {
         }
     }
 
-    /// The body: statements computing every node for element `e`.
-    private func statements(element: String) -> String {
+    /// The body: statements computing every node for element `e`, reading operand `k` as
+    /// `<operandPrefix>k`.
+    func statements(element: String, operandPrefix: String = "in") -> String {
         var lines: [String] = []
         for (index, node) in nodes.enumerated() {
             let type = FusedKernel.cType(types[index])
             if case .load(let operand) = node {
-                lines.append("    \(type) v\(index) = in\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: shape, element: element))];")
+                lines.append("    \(type) v\(index) = \(operandPrefix)\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: shape, element: element))];")
             } else {
                 lines.append("    \(type) v\(index) = \(expression(index));")
             }

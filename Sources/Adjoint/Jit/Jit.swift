@@ -12,18 +12,22 @@ public struct JitOptions: Sendable, Hashable {
     public var fuseElementwise: Bool
     /// Let buffers whose values are dead hold later results.
     public var reuseBuffers: Bool
+    /// Launch adjacent independent fused kernels (an optimizer's per-variable updates) as
+    /// one, on backends where that pays (OpenCL GPUs; `HorizontalFusingBackend`).
+    public var launchTogether: Bool
 
     /// Chooses the passes.
-    public init(foldConstants: Bool = true, mergeCommonSubexpressions: Bool = true, eliminateDeadCode: Bool = true, fuseElementwise: Bool = true, reuseBuffers: Bool = true) {
+    public init(foldConstants: Bool = true, mergeCommonSubexpressions: Bool = true, eliminateDeadCode: Bool = true, fuseElementwise: Bool = true, reuseBuffers: Bool = true, launchTogether: Bool = true) {
         self.foldConstants = foldConstants
         self.mergeCommonSubexpressions = mergeCommonSubexpressions
         self.eliminateDeadCode = eliminateDeadCode
         self.fuseElementwise = fuseElementwise
         self.reuseBuffers = reuseBuffers
+        self.launchTogether = launchTogether
     }
 
     /// Every pass off: the program replays exactly what was traced.
-    public static let none = JitOptions(foldConstants: false, mergeCommonSubexpressions: false, eliminateDeadCode: false, fuseElementwise: false, reuseBuffers: false)
+    public static let none = JitOptions(foldConstants: false, mergeCommonSubexpressions: false, eliminateDeadCode: false, fuseElementwise: false, reuseBuffers: false, launchTogether: false)
 }
 
 /// The static argument of a jitted function that has none.

@@ -31,6 +31,8 @@ final class JitProgram: @unchecked Sendable {
     let plan: BufferPlan
     let summary: JitProgramSummary
     private let runsOnDevice: [Bool]
+    /// Runs of steps launched as one kernel, by their first step (`launchTogether`).
+    private let groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)]
 
     init(graph traced: JitGraph, options: JitOptions) {
         var graph = traced
@@ -42,12 +44,25 @@ final class JitProgram: @unchecked Sendable {
         if options.fuseElementwise, backend is FusingBackend {
             summary.fusedAwaySteps = graph.fuseElementwise()
         }
-        plan = BufferPlan(graph: graph, reuse: options.reuseBuffers)
+        var groups: [Range<Int>] = []
+        var groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)] = [:]
+        if options.fuseElementwise && options.launchTogether, let backend = backend as? HorizontalFusingBackend, backend.launchesTogether {
+            groups = graph.horizontalGroups()
+            for group in groups {
+                let members = graph.steps[group].map { step -> FusedKernel in
+                    guard case .fused(let kernel) = step.kernel else { preconditionFailure("horizontal group of a primitive step") }
+                    return kernel
+                }
+                groupAt[group.lowerBound] = (group, HorizontalKernel(members: members))
+            }
+        }
+        self.groupAt = groupAt
+        plan = BufferPlan(graph: graph, reuse: options.reuseBuffers, groups: groups)
         runsOnDevice = graph.steps.map { step in
             guard let call = step.primitive, let backend else { return true }
             return backend.supports(call, inputs: step.inputs.map(\.dtype), output: step.dtype)
         }
-        summary.launches = graph.steps.count
+        summary.launches = graph.steps.count - groups.reduce(0) { $0 + $1.count - 1 }
         summary.constants = graph.constants.count
         summary.slots = plan.slotBytes.count
         summary.slotBytes = plan.slotBytes.reduce(0, +)
@@ -59,7 +74,10 @@ final class JitProgram: @unchecked Sendable {
                 return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + ")"
             }
         }
-        summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") }.count
+        for group in groups.reversed() {
+            summary.kernels.replaceSubrange(group, with: ["together(" + summary.kernels[group].joined(separator: ", ") + ")"])
+        }
+        summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") || $0.hasPrefix("together") }.count
         self.graph = graph
         self.summary = summary
         if ProcessInfo.processInfo.environment["ADJOINT_DUMP_KERNELS"] == "1" { dump() }
@@ -98,13 +116,27 @@ final class JitProgram: @unchecked Sendable {
                 case .buffer(let id): return BufferView(buffer: buffers[id]!, layout: operand.layout, dtype: operand.dtype)
                 }
             }
-            for (index, step) in graph.steps.enumerated() {
+            func outputView(_ step: JitStep) throws -> BufferView {
                 if buffers[step.output] == nil, let slot = plan.slotOf[step.output] {
                     if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
                     buffers[step.output] = slots[slot]
                 }
-                let output = BufferView(buffer: buffers[step.output]!, layout: step.layout, dtype: step.dtype)
+                return BufferView(buffer: buffers[step.output]!, layout: step.layout, dtype: step.dtype)
+            }
+            var index = 0
+            while index < graph.steps.count {
+                if let (group, kernel) = groupAt[index] {
+                    // Groups exist only on backends that launch them (see init).
+                    let members = graph.steps[group]
+                    let outputs = try members.map(outputView)
+                    try (backend as! HorizontalFusingBackend).runHorizontal(kernel, inputs: members.map { $0.inputs.map(view) }, outputs: outputs)
+                    index = group.upperBound
+                    continue
+                }
+                let step = graph.steps[index]
+                let output = try outputView(step)
                 let views = step.inputs.map(view)
+                defer { index += 1 }
                 switch step.kernel {
                 case .primitive(var call):
                     if freshDraws, case .random(let distribution, _, _) = call {

@@ -34,3 +34,33 @@ extension OpenCLBackend {
         }
     }
 }
+
+extension OpenCLBackend: HorizontalFusingBackend {
+    /// Launches the members of `kernel` as one kernel over their concatenated index spaces.
+    func runHorizontal(_ kernel: HorizontalKernel, inputs: [[BufferView]], outputs: [BufferView]) throws {
+        let counts = kernel.members.map(\.outputCount)
+        let total = counts.reduce(0, +)
+        guard total < Int(Int32.max) else { throw AdjointError.unsupported("horizontal kernel on \(device): 2^31 elements or more") }
+        for view in inputs.joined() where view.layout.requiredElements >= Int(Int32.max) {
+            throw AdjointError.unsupported("fused kernel on \(device): views of 2^31 elements or more")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        let k: Kernel
+        if let known = horizontalKernels[kernel] {
+            k = known
+        } else {
+            let name = kernel.name
+            k = try self.kernel(name, family: name, generated: kernel.openCLSource)
+            horizontalKernels[kernel] = k
+        }
+        guard total > 0 else { return }
+        var args: [OpenCLArg] = []
+        for (m, output) in outputs.enumerated() {
+            args.append(.mem(try mem(output)))
+            for input in inputs[m] { args.append(.mem(try mem(input))) }
+        }
+        args += counts.map { .int(i32($0)) }
+        try launch(k, args: args, global: [roundUp(total, k.local)], local: [k.local])
+    }
+}
