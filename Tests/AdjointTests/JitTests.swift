@@ -369,6 +369,28 @@ import Testing
         #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
     }
 
+    @Test(arguments: TestDevices.all)
+    func reductionsJoinTheProducerTheyShareWithLaterSteps(_ device: Device) throws {
+        // exp(x/2) read by its row sum, its row max and a later product; exp(w/10) read by
+        // its column sum and a later product: on OpenCL each producer and its reduction
+        // are one launch that also keeps the values (on the CPU they stay apart).
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let y = (t[0] * 0.5).exp(), v = (t[1] * 0.1).exp()
+            let rows = y.sum(axis: 1), peaks = y.max(axis: 1), columns = v.sum(axis: 0)
+            return [rows, peaks, (y * rows.unsqueezed(axis: 1)).sum(), columns, (v * 2).sum(axis: 1)]
+        }
+        let inputs = [Tensor.randomNormal([64, 40], seed: 31, on: device), Tensor.randomNormal([100, 300], seed: 32, on: device)]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        let kernels = compiled.lastProgram!.kernels
+        let kept = kernels.joined(separator: " ").components(separatedBy: "values kept").count - 1
+        #expect(kept == (device == .cpu ? 0 : 2), "\(kernels)")
+        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[0].doubles() }
+        #expect(launches >= compiled.lastProgram!.launches, "\(kernels)")
+    }
+
     @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
         // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
         // are independent (a group); a dies at step 1, so without the group c takes a's

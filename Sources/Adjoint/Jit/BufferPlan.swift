@@ -24,6 +24,7 @@ struct BufferPlan {
         for (index, step) in graph.steps.enumerated() {
             let end = groupEnd[index]
             lastUse[step.output] = max(lastUse[step.output], end)
+            if let side = step.sideOutput { lastUse[side] = max(lastUse[side], end) }
             for input in step.inputs {
                 if case .buffer(let id) = input.ref { lastUse[id] = max(lastUse[id], end) }
             }
@@ -39,8 +40,7 @@ struct BufferPlan {
         releasedAfter = [[Int]](repeating: [], count: graph.steps.count)
         var free: [Int] = []
         for (index, step) in graph.steps.enumerated() {
-            let id = step.output
-            if slotOf[id] == nil {
+            for id in [step.output] + (step.sideOutput.map { [$0] } ?? []) where slotOf[id] == nil {
                 let bytes = max(graph.buffers[id].count * graph.buffers[id].dtype.byteSize, 1)
                 if reuse, !pinned.contains(id), let position = BufferPlan.pick(free, slotBytes, bytes) {
                     let slot = free.remove(at: position)

@@ -28,6 +28,10 @@ struct FusedKernel: Hashable {
     var operands: [Layout]
     var operandTypes: [DType]
     var reduction: Reduction?
+    /// A reduction kernel that also stores every element's chain value (the reduced
+    /// value) to a second, contiguous output: a producer read both by the reduction and
+    /// by later steps, fused with the reduction instead of written by a launch of its own.
+    var storesValues = false
 
     /// Elements the elementwise part evaluates.
     var count: Int { shape.reduce(1, *) }
@@ -127,9 +131,10 @@ struct FusedKernel: Hashable {
     }
 
     private var openCLBody: String {
-        let parameters = (["__global \(FusedKernel.cType(types.last!))* out"]
+        let parameters = (["__global \(FusedKernel.cType(types.last!))* out"] + (storesValues ? ["__global float* side"] : [])
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
+        let store = storesValues ? "    side[e] = v\(last);\n" : ""
         // The element count of an elementwise kernel is an argument, so kernels that differ
         // only in it (one optimizer update per weight shape, say) share one program.
         guard let reduction else {
@@ -152,22 +157,23 @@ struct FusedKernel: Hashable {
             let size = FusedKernel.rowGroupSize
             return "(\(parameters)) {\n    __local float part[\(size)];\n    int j = get_group_id(0), t = get_local_id(0);\n    float acc = \(initial);\n"
                 + "    for (int l = t; l < \(reduction.length); l += \(size)) {\n    int e = j * \(reduction.length) + l;\n"
-                + statements(element: "e") + "\n    \(combine)\n    }\n    part[t] = acc;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
+                + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n    part[t] = acc;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
                 + "    for (int h = \(size / 2); h > 0; h /= 2) {\n        if (t < h) \(fold)\n        barrier(CLK_LOCAL_MEM_FENCE);\n    }\n"
                 + "    if (t == 0) out[j] = part[0];\n}\n"
         }
         return "(\(parameters)) {\n    int j = get_global_id(0);\n    if (j >= \(outputCount)) return;\n"
             + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    float acc = \(initial);\n"
             + "    for (int l = 0; l < \(reduction.length); l++) {\n    int e = (o * \(reduction.length) + l) * \(reduction.inner) + i;\n"
-            + statements(element: "e") + "\n    \(combine)\n    }\n    out[j] = acc;\n}\n"
+            + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n    out[j] = acc;\n}\n"
     }
 }
 
 /// A backend that runs jit's fused kernels; programs on other backends replay the
 /// primitives unfused.
 protocol FusingBackend: Backend {
-    /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) throws
+    /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`,
+    /// and, for a kernel that `storesValues`, each element's value into `side`.
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView?) throws
 }
 
 extension CPUBackend: FusingBackend {}

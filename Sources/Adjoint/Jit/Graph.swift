@@ -27,6 +27,8 @@ struct JitStep {
     var dtype: DType
     /// Where a random draw's seed comes from at replay, when not from the trace.
     var redraw: Redraw?
+    /// A second buffer the step writes whole (a fused reduction's stored values).
+    var sideOutput: Int? = nil
 
     /// The stream a random step asks again at every replay, as eager calls would.
     enum Redraw {
@@ -78,7 +80,10 @@ struct JitGraph {
     /// Ids of the steps writing each buffer, in order.
     func writers() -> [[Int]] {
         var result = [[Int]](repeating: [], count: buffers.count)
-        for (index, step) in steps.enumerated() { result[step.output].append(index) }
+        for (index, step) in steps.enumerated() {
+            result[step.output].append(index)
+            if let side = step.sideOutput { result[side].append(index) }
+        }
         return result
     }
 

@@ -8,7 +8,8 @@ extension CPUBackend {
     private static let block = 512
 
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) {
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) {
+        precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
         countLaunch()
         let count = kernel.count
         guard count > 0 || kernel.reduction != nil else { return }
@@ -20,7 +21,7 @@ extension CPUBackend {
         // view-holding reader per node and block was a third of a jitted MLP step in ARC.
         readerArray.withUnsafeBufferPointer { readers in
             if let reduction = kernel.reduction {
-                runFusedReduction(kernel, reduction, readers: readers, output: output)
+                runFusedReduction(kernel, reduction, readers: readers, output: output, side: side.map { $0.base(Float.self) })
             } else {
                 runFusedElementwise(kernel, readers: readers, output: output)
             }
@@ -50,7 +51,8 @@ extension CPUBackend {
         }
     }
 
-    private func runFusedReduction(_ kernel: FusedKernel, _ reduction: FusedKernel.Reduction, readers: UnsafeBufferPointer<FusedReader>, output: BufferView) {
+    private func runFusedReduction(_ kernel: FusedKernel, _ reduction: FusedKernel.Reduction, readers: UnsafeBufferPointer<FusedReader>, output: BufferView,
+                                   side: UnsafeMutablePointer<Float>?) {
         let target = output.base(Float.self)
         let span = reduction.length * reduction.inner
         CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
@@ -80,6 +82,7 @@ extension CPUBackend {
                 let count = Swift.min(outersPerBlock, outers.upperBound - outer)
                 if count > 1 {
                     let values = CPUBackend.evaluate(kernel, readers: readers, start: outer * span, length: count * span, registers: registers)
+                    side?.advanced(by: outer * span).update(from: values, count: count * span)
                     for offset in 0..<count {
                         reset()
                         CPUBackend.accumulate(op, values + offset * span, count: span, from: 0, inner: inner, sums: sums, extremes: extremes)
@@ -94,6 +97,7 @@ extension CPUBackend {
                 while start < end {
                     let length = min(CPUBackend.block, end - start)
                     let values = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers)
+                    side?.advanced(by: start).update(from: values, count: length)
                     let position = (start - outer * span) % inner
                     CPUBackend.accumulate(op, values, count: length, from: position, inner: inner, sums: sums, extremes: extremes)
                     start += length

@@ -7,7 +7,8 @@ import COpenCL
 extension OpenCLBackend {
     /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
     /// into the source) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView) throws {
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
+        precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
         for view in inputs + [output] where view.layout.requiredElements >= Int(Int32.max) {
             throw AdjointError.unsupported("fused kernel on \(device): views of 2^31 elements or more")
         }
@@ -24,7 +25,8 @@ extension OpenCLBackend {
         }
         let count = kernel.outputCount
         guard count > 0 else { return }
-        let args: [OpenCLArg] = try [.mem(mem(output))] + inputs.map { .mem(try mem($0)) } + (kernel.reduction == nil ? [.int(i32(count))] : [])
+        let args: [OpenCLArg] = try [.mem(mem(output))] + (side.map { [.mem(try mem($0))] } ?? []) + inputs.map { .mem(try mem($0)) }
+            + (kernel.reduction == nil ? [.int(i32(count))] : [])
         if kernel.rowGroups {
             let size = FusedKernel.rowGroupSize
             guard k.maxWorkGroup >= size else { throw AdjointError.unsupported("fused row reduction on \(device): work-groups of \(size) items (the device allows \(k.maxWorkGroup))") }
