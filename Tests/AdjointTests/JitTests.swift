@@ -391,6 +391,29 @@ import Testing
         #expect(launches >= compiled.lastProgram!.launches, "\(kernels)")
     }
 
+    @Test(arguments: TestDevices.all)
+    func elementwiseWorkOnAReductionBecomesItsEpilogue(_ device: Device) throws {
+        // A mean (sum, then a division), a log-sum-exp (max and sum, then log + max), a
+        // comparison of a sum (bool result), and a sum read twice (no epilogue): on OpenCL
+        // the work after each reduction runs in the reduction's kernel.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let x = t[0]
+            let perRow = (x * x).sum(axis: 1)
+            let twice = (x * 2).sum(axis: 1)
+            return [perRow.mean(), x.logSumExp(axes: [1]), (x.exp().sum(axis: 1) .> 12).cast(to: .float32), twice * twice.sum()]
+        }
+        let inputs = [Tensor.randomNormal([128, 10], seed: 41, on: device)]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        let kernels = compiled.lastProgram!.kernels
+        let epilogues = kernels.filter { $0.contains(" after") }.count
+        #expect(device == .cpu ? epilogues == 0 : epilogues >= 3, "\(kernels)")
+        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[0].doubles() }
+        #expect(launches >= compiled.lastProgram!.launches, "\(kernels)")
+    }
+
     @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
         // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
         // are independent (a group); a dies at step 1, so without the group c takes a's

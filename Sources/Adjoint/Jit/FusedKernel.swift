@@ -32,6 +32,14 @@ struct FusedKernel: Hashable {
     /// value) to a second, contiguous output: a producer read both by the reduction and
     /// by later steps, fused with the reduction instead of written by a launch of its own.
     var storesValues = false
+    /// Elementwise work on each reduced value before it is stored (a mean's division, a
+    /// log-sum-exp's log and shift): nodes over the output's shape, where `.load(-1)` is
+    /// the reduced value and `.load(k)` reads operand `k` at the output's index.
+    var epilogue: [Node] = []
+    /// The type of each epilogue node.
+    var epilogueTypes: [DType] = []
+    /// The output shape the epilogue's operand layouts describe.
+    var epilogueShape: [Int] = []
 
     /// Elements the elementwise part evaluates.
     var count: Int { shape.reduce(1, *) }
@@ -88,16 +96,20 @@ struct FusedKernel: Hashable {
     }
 
     private func expression(_ index: Int) -> String {
-        let type = types[index]
-        switch nodes[index] {
-        case .load: return "v\(index)"
+        FusedKernel.expression(nodes[index], type: types[index], prefix: "v")
+    }
+
+    /// C for one computed node of `type`, its arguments named `<prefix><index>`.
+    static func expression(_ node: Node, type: DType, prefix v: String) -> String {
+        switch node {
+        case .load: preconditionFailure("loads are statements of their own")
         case .unary(let op, let x):
             let name: String
             switch op {
             case .logicalNot: name = "UN_not"
             default: name = "UN_\(op.rawValue)"
             }
-            return "(\(FusedKernel.cType(type)))(\(name)(v\(x)))"
+            return "(\(cType(type)))(\(name)(\(v)\(x)))"
         case .binary(let op, let a, let b):
             let name: String
             switch op {
@@ -107,11 +119,11 @@ struct FusedKernel: Hashable {
             case .logicalOr: name = "BI_or"
             default: name = "BI_\(op.rawValue)"
             }
-            return "(\(FusedKernel.cType(type)))(\(name)(v\(a), v\(b)))"
+            return "(\(cType(type)))(\(name)(\(v)\(a), \(v)\(b)))"
         case .select(let c, let a, let b):
-            return "(v\(c) ? v\(a) : v\(b))"
+            return "(\(v)\(c) ? \(v)\(a) : \(v)\(b))"
         case .cast(let x):
-            return type == .bool ? "(uchar)CV_uchar(v\(x))" : "(float)(v\(x))"
+            return type == .bool ? "(uchar)CV_uchar(\(v)\(x))" : "(float)(\(v)\(x))"
         }
     }
 
@@ -130,11 +142,27 @@ struct FusedKernel: Hashable {
         return lines.joined(separator: "\n")
     }
 
+    /// The epilogue's statements for output `element`, its values named `w0`, `w1`, ….
+    private func epilogueStatements(element: String) -> String {
+        var lines: [String] = []
+        for (index, node) in epilogue.enumerated() {
+            let type = FusedKernel.cType(epilogueTypes[index])
+            if case .load(let operand) = node {
+                let value = operand < 0 ? "acc" : "in\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: epilogueShape, element: element))]"
+                lines.append("    \(type) w\(index) = \(value);")
+            } else {
+                lines.append("    \(type) w\(index) = \(FusedKernel.expression(node, type: epilogueTypes[index], prefix: "w"));")
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
     private var openCLBody: String {
-        let parameters = (["__global \(FusedKernel.cType(types.last!))* out"] + (storesValues ? ["__global float* side"] : [])
+        let parameters = (["__global \(FusedKernel.cType(epilogueTypes.last ?? types.last!))* out"] + (storesValues ? ["__global float* side"] : [])
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
         let store = storesValues ? "    side[e] = v\(last);\n" : ""
+        let finish = epilogue.isEmpty ? "    out[j] = acc;\n" : epilogueStatements(element: "j") + "\n    out[j] = w\(epilogue.count - 1);\n"
         // The element count of an elementwise kernel is an argument, so kernels that differ
         // only in it (one optimizer update per weight shape, say) share one program.
         guard let reduction else {
@@ -159,12 +187,12 @@ struct FusedKernel: Hashable {
                 + "    for (int l = t; l < \(reduction.length); l += \(size)) {\n    int e = j * \(reduction.length) + l;\n"
                 + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n    part[t] = acc;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
                 + "    for (int h = \(size / 2); h > 0; h /= 2) {\n        if (t < h) \(fold)\n        barrier(CLK_LOCAL_MEM_FENCE);\n    }\n"
-                + "    if (t == 0) out[j] = part[0];\n}\n"
+                + "    if (t == 0) {\n    acc = part[0];\n" + finish + "    }\n}\n"
         }
         return "(\(parameters)) {\n    int j = get_global_id(0);\n    if (j >= \(outputCount)) return;\n"
             + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    float acc = \(initial);\n"
             + "    for (int l = 0; l < \(reduction.length); l++) {\n    int e = (o * \(reduction.length) + l) * \(reduction.inner) + i;\n"
-            + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n    out[j] = acc;\n}\n"
+            + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n" + finish + "}\n"
     }
 }
 
