@@ -553,7 +553,7 @@ private func philoxWord(_ n: Int, seed: UInt64, offset: UInt64) -> UInt32 {
         #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 3, columnStride: 1)! == (CLBlast.noTranspose, 3))
         #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 1, columnStride: 4)! == (CLBlast.transpose, 4))
         #expect(CLBlast.operand(rows: 4, columns: 3, rowStride: 6, columnStride: 2) == nil)
-        #expect(CLBlast.Use.large.runs(m: 1024, n: 1024, k: 1024) && !CLBlast.Use.large.runs(m: 128, n: 1024, k: 784))
+        #expect(CLBlast.Use.large.runs(m: 2048, n: 2048, k: 2048) && !CLBlast.Use.large.runs(m: 1024, n: 1024, k: 1024))
         #expect(!CLBlast.Use.always.runs(m: 8, n: 4096, k: 4096) && !CLBlast.Use.never.runs(m: 4096, n: 4096, k: 4096))
     }
 

@@ -12,9 +12,10 @@ enum CLBlast {
     enum Use: Sendable, Equatable {
         /// None (`ADJOINT_OPENCL_GEMM=32|64|128|ours`: measuring Adjoint's kernels).
         case never
-        /// Products of at least 1024³ multiply-adds (the default): where it measured
-        /// faster; smaller ones are launch-bound and CLBlast's padding and transposing
-        /// kernels would add launches.
+        /// Products of at least 2048³ multiply-adds (the default): the sizes where it
+        /// measured faster (n = 8192 on the H100); smaller ones, W3's included, keep the
+        /// kernels measured on the H200, where CLBlast's padding and transposing kernels
+        /// would add launches to launch-bound steps.
         case large
         /// Every product with both sides of 16 or more (`ADJOINT_OPENCL_GEMM=clblast`).
         case always
@@ -31,7 +32,7 @@ enum CLBlast {
         func runs(m: Int, n: Int, k: Int) -> Bool {
             switch self {
             case .never: return false
-            case .large: return m >= 16 && n >= 16 && m * n * k >= 1 << 30
+            case .large: return m >= 16 && n >= 16 && m * n * k >= 1 << 33
             case .always: return m >= 16 && n >= 16
             }
         }
