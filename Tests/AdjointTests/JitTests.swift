@@ -414,6 +414,26 @@ import Testing
         #expect(launches >= compiled.lastProgram!.launches, "\(kernels)")
     }
 
+    @Test(arguments: TestDevices.all)
+    func aSiblingKernelJoinsTheReductionOverTheSameElements(_ device: Device) throws {
+        // W1's value and gradient (a long sum, split into partials, beside 2·cos x), a
+        // short one, and a bool sibling: on OpenCL each reduction's kernel also computes
+        // and stores its sibling, one pass over x.
+        let step = { (t: [Tensor]) -> [Tensor] in
+            let (value, gradient) = valueAndGrad { (x: Tensor) in (x.sin() * 2 + 1).sum() }(t[0])
+            let small = t[1]
+            return [value, gradient, (small * small).sum(), (small .> 0.25).cast(to: .float32) * 3]
+        }
+        let inputs = [Tensor.randomNormal([131_072], seed: 51, on: device), Tensor.randomNormal([300], seed: 52, on: device)]
+        let compiled = jit(step)
+        for (index, (got, want)) in zip(compiled(inputs), step(inputs)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-4, "output \(index)")
+        }
+        let kernels = compiled.lastProgram!.kernels
+        let kept = kernels.filter { $0.contains("values kept") }.count
+        #expect(device == .cpu ? kept == 0 : kept == 2, "\(kernels)")
+    }
+
     @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
         // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
         // are independent (a group); a dies at step 1, so without the group c takes a's

@@ -28,10 +28,13 @@ struct FusedKernel: Hashable {
     var operands: [Layout]
     var operandTypes: [DType]
     var reduction: Reduction?
-    /// A reduction kernel that also stores every element's chain value (the reduced
-    /// value) to a second, contiguous output: a producer read both by the reduction and
-    /// by later steps, fused with the reduction instead of written by a launch of its own.
-    var storesValues = false
+    /// A reduction kernel that also stores one node's value per element to a second,
+    /// contiguous output: the reduced chain itself (a producer read both by the reduction
+    /// and by later steps) or a sibling chain over the same elements (W1's gradient beside
+    /// its sum), instead of a launch of its own.
+    var storedNode: Int? = nil
+    /// Whether the kernel stores a node's values (see `storedNode`).
+    var storesValues: Bool { storedNode != nil }
     /// Elementwise work on each reduced value before it is stored (a mean's division, a
     /// log-sum-exp's log and shift): nodes over the output's shape, where `.load(-1)` is
     /// the reduced value and `.load(k)` reads operand `k` at the output's index.
@@ -158,10 +161,10 @@ struct FusedKernel: Hashable {
     }
 
     private var openCLBody: String {
-        let parameters = (["__global \(FusedKernel.cType(epilogueTypes.last ?? types.last!))* out"] + (storesValues ? ["__global float* side"] : [])
+        let parameters = (["__global \(FusedKernel.cType(epilogueTypes.last ?? types.last!))* out"] + (storedNode.map { ["__global \(FusedKernel.cType(types[$0]))* side"] } ?? [])
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
-        let store = storesValues ? "    side[e] = v\(last);\n" : ""
+        let store = storedNode.map { "    side[e] = v\($0);\n" } ?? ""
         let finish = epilogue.isEmpty ? "    out[j] = acc;\n" : epilogueStatements(element: "j") + "\n    out[j] = w\(epilogue.count - 1);\n"
         // The element count of an elementwise kernel is an argument, so kernels that differ
         // only in it (one optimizer update per weight shape, say) share one program.

@@ -25,7 +25,7 @@ extension JitGraph {
                   JitGraph.fusedReductionRunsWell(outer: outer, length: length, inner: inner)
             else { continue }
             kernel.reduction = FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
-            kernel.storesValues = true
+            kernel.storedNode = kernel.nodes.count - 1
             steps[a] = JitStep(kernel: .fused(kernel), inputs: steps[a].inputs, output: reduce.output, layout: reduce.layout,
                                dtype: .float32, redraw: nil, sideOutput: values)
             removed.insert(r)
@@ -130,5 +130,61 @@ extension JitGraph {
     /// most 1024 (longer ones keep the backend's split reductions).
     static func fusedReductionRunsWell(outer: Int, length: Int, inner: Int) -> Bool {
         inner == 1 ? (outer >= 64 || length <= 1024) : (outer * inner >= 256 && length <= 256)
+    }
+}
+
+extension JitGraph {
+    /// An elementwise kernel over the same elements as a fused reduction, reading nothing
+    /// written after it, moves into the reduction's kernel: one pass computes both chains,
+    /// reduces one and stores the other (W1: the sum of sin x·2+1 and the gradient 2·cos x
+    /// read x once). Run for OpenCL devices (see `JitProgram`). Returns the launches removed.
+    @discardableResult
+    mutating func fuseSiblingsIntoReductions() -> Int {
+        let writers = writers()
+        var removed = Set<Int>()
+        for r in steps.indices where !removed.contains(r) {
+            guard case .fused(var kernel) = steps[r].kernel, kernel.reduction != nil, kernel.storedNode == nil,
+                  kernel.epilogue.isEmpty, steps[r].sideOutput == nil else { continue }
+            for e in (r + 1)..<steps.count where !removed.contains(e) {
+                let sibling = steps[e]
+                guard case .fused(let other) = sibling.kernel, other.reduction == nil, other.storedNode == nil,
+                      other.shape == kernel.shape, writers[sibling.output] == [e], sibling.coversOutput(of: buffers[sibling.output]),
+                      sibling.inputs.allSatisfy({ operand in
+                          if case .buffer(let id) = operand.ref { return writers[id].allSatisfy { $0 < r } }
+                          return true
+                      })
+                else { continue }
+                // The sibling's nodes first (its loads mapped to the merged operands), then
+                // the reduction's, shifted, so the reduced value stays the last node.
+                var inputs = steps[r].inputs
+                let shift = other.nodes.count
+                let siblingNodes = other.nodes.map { node -> FusedKernel.Node in
+                    guard case .load(let k) = node else { return node }
+                    if let existing = inputs.firstIndex(of: sibling.inputs[k]) { return .load(existing) }
+                    inputs.append(sibling.inputs[k])
+                    return .load(inputs.count - 1)
+                }
+                let reductionNodes = kernel.nodes.map { node -> FusedKernel.Node in
+                    switch node {
+                    case .load: return node
+                    case .unary(let op, let x): return .unary(op, x + shift)
+                    case .binary(let op, let a, let b): return .binary(op, a + shift, b + shift)
+                    case .select(let c, let a, let b): return .select(c + shift, a + shift, b + shift)
+                    case .cast(let x): return .cast(x + shift)
+                    }
+                }
+                kernel.nodes = siblingNodes + reductionNodes
+                kernel.types = other.types + kernel.types
+                kernel.operands = inputs.map(\.layout)
+                kernel.operandTypes = inputs.map(\.dtype)
+                kernel.storedNode = shift - 1
+                steps[r] = JitStep(kernel: .fused(kernel), inputs: inputs, output: steps[r].output, layout: steps[r].layout,
+                                   dtype: steps[r].dtype, redraw: nil, sideOutput: sibling.output)
+                removed.insert(e)
+                break
+            }
+        }
+        removeSteps(removed)
+        return removed.count
     }
 }

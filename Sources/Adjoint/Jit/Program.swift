@@ -47,6 +47,7 @@ final class JitProgram: @unchecked Sendable {
             // cores; there the separate reduction measured faster (W3 4.1 against 4.3 ms).
             if graph.device != .cpu {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
+                summary.fusedAwaySteps += graph.fuseSiblingsIntoReductions()
                 summary.fusedAwaySteps += graph.fuseEpilogues()
             }
         }
@@ -169,7 +170,7 @@ final class JitProgram: @unchecked Sendable {
                             if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
                             buffers[id] = slots[slot]
                         }
-                        return BufferView(buffer: buffers[id]!, layout: Layout(contiguous: [graph.buffers[id].count]), dtype: .float32)
+                        return BufferView(buffer: buffers[id]!, layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
                     }
                     try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output, side: side)
                 }

@@ -10,7 +10,8 @@ extension CPUBackend {
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
     func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) {
         precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
-        precondition(kernel.epilogue.isEmpty, "runFused: epilogues are fused for OpenCL programs only")
+        precondition(kernel.epilogue.isEmpty && (kernel.storedNode ?? kernel.nodes.count - 1) == kernel.nodes.count - 1,
+                     "runFused: epilogues and stored sibling chains are fused for OpenCL programs only")
         countLaunch()
         let count = kernel.count
         guard count > 0 || kernel.reduction != nil else { return }
