@@ -35,7 +35,12 @@ public enum Loss {
             guard labels.shape == Array(logits.shape.dropLast()) else {
                 fatalError("AdjointNN.crossEntropyLogits: integer labels of shape \(labels.shape) do not match logits \(logits.shape) (at \(file):\(line))")
             }
-            return -logProbabilities.takeAlong(labels.unsqueezed(axis: -1), axis: -1).squeezed(axis: -1)
+            // The label's log-probability as a one-hot select summed over the classes (exact:
+            // the other terms are zeros) rather than a gather: compare, select and sum fuse
+            // under jit with the log-softmax around them (the gather and its scatter-add
+            // pullback do not), at one more launch in eager mode.
+            let hits = labels.unsqueezed(axis: -1) .== Tensor.indices(logits.shape.last!, on: logits.device)
+            return -Tensor.where(hits, logProbabilities, Tensor.constant(0, dtype: logits.dtype, on: logits.device)).sum(axes: [-1])
         }
         guard labels.shape == logits.shape else {
             fatalError("AdjointNN.crossEntropyLogits: dense labels of shape \(labels.shape) do not match logits \(logits.shape) (at \(file):\(line))")

@@ -434,6 +434,24 @@ import Testing
         #expect(device == .cpu ? kept == 0 : kept == 2, "\(kernels)")
     }
 
+    @Test(arguments: TestDevices.all)
+    func intComparisonsFuseOnOpenCL(_ device: Device) throws {
+        // A one-hot select of each row's label (cross-entropy's pick): on OpenCL the int32
+        // comparison with the class indices fuses with the select and the row sum; the
+        // CPU, which interprets float registers, keeps it as its own step.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let hits = t[1].unsqueezed(axis: -1) .== Tensor.indices(10, on: device)
+            return [Tensor.where(hits, t[0], Tensor.constant(0, on: device)).sum(axes: [-1])]
+        }
+        let x = [Tensor.randomNormal([5, 10], seed: 61, on: device), Tensor([3, 0, 9, 9, 1] as [Int32], on: device)]
+        let compiled = jit(function)
+        let rows = try x[0].doubles()
+        expectClose(compiled(x)[0], [3, 0, 9, 9, 1].enumerated().map { rows[$0.offset * 10 + $0.element] }, tolerance: 0, "each row's label")
+        let kernels = compiled.lastProgram!.kernels
+        #expect(kernels.contains("binary.eq") == (device == .cpu), "\(kernels)")
+        #expect(try Tensor.indices(4, on: device).doubles() == [0, 1, 2, 3] && Tensor.indices(4, on: device).dtype == .int32)
+    }
+
     @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
         // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
         // are independent (a group); a dies at step 1, so without the group c takes a's

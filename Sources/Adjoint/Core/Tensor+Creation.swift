@@ -102,9 +102,22 @@ extension Tensor {
     public static func constant(_ value: Double, dtype: DType = .float32, on device: Device) -> Tensor {
         ConstantCache.shared.tensor(value, dtype: dtype, device: device)
     }
+
+    /// `0, 1, …, count − 1` as int32 on `device`, made once per count and device and shared
+    /// (never written): what a label or an index is compared with to build a one-hot mask
+    /// without uploading the range each call.
+    ///
+    /// ```swift
+    /// let hits = labels.unsqueezed(axis: -1) .== Tensor.indices(10, on: labels.device)   // [B, 10] bool
+    /// ```
+    public static func indices(_ count: Int, on device: Device) -> Tensor {
+        precondition(count >= 0, "Adjoint.indices: negative count \(count)")
+        return ConstantCache.shared.indices(count, device: device)
+    }
 }
 
-/// Small cache of rank-0 constants so `x * 2` does not allocate and fill each time.
+/// Small cache of rank-0 constants so `x * 2` does not allocate and fill each time, and of
+/// index ranges (`Tensor.indices`).
 final class ConstantCache: @unchecked Sendable {
     static let shared = ConstantCache()
     private struct Key: Hashable {
@@ -125,6 +138,25 @@ final class ConstantCache: @unchecked Sendable {
         if made.failure != nil { return made }
         if entries.count > 1024 { entries.removeAll() }
         entries[key] = made
+        return made
+    }
+
+    private struct RangeKey: Hashable {
+        let count: Int
+        let device: Device
+    }
+    private var ranges: [RangeKey: Tensor] = [:]
+
+    func indices(_ count: Int, device: Device) -> Tensor {
+        let key = RangeKey(count: count, device: device)
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached = ranges[key] { return cached }
+        // Made eagerly even inside a jit trace, like the scalars: the cache outlives it.
+        let made = Tracer.$current.withValue(nil) { Tensor((0..<count).map { Int32($0) }, shape: [count], on: device) }
+        if made.failure != nil { return made }
+        if ranges.count > 256 { ranges.removeAll() }
+        ranges[key] = made
         return made
     }
 }

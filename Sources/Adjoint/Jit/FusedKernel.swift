@@ -80,7 +80,13 @@ struct FusedKernel: Hashable {
             .joined(separator: "\n")
     }()
 
-    static func cType(_ dtype: DType) -> String { dtype == .bool ? "uchar" : "float" }
+    static func cType(_ dtype: DType) -> String {
+        switch dtype {
+        case .bool: "uchar"
+        case .int32: "int"
+        default: "float"
+        }
+    }
 
     /// Index arithmetic for element `e` of `shape` read through `layout`.
     static func indexExpression(_ layout: Layout, shape: [Int], element: String) -> String {

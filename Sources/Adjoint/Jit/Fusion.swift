@@ -22,7 +22,11 @@ extension JitGraph {
         default: return false
         }
         let types = step.inputs.map(\.dtype) + [step.dtype]
-        return types.allSatisfy { $0 == .float32 || $0 == .bool } && step.coversOutput(of: buffers[step.output])
+        guard step.coversOutput(of: buffers[step.output]) else { return false }
+        // OpenCL kernels also compare int32 values (a label with a class index), so a
+        // one-hot mask fuses with what it selects; the CPU interprets float registers only.
+        if device != .cpu, case .binary(let op) = call, op.isComparison, step.inputs.allSatisfy({ $0.dtype == .int32 }) { return true }
+        return types.allSatisfy { $0 == .float32 || $0 == .bool }
     }
 
     /// A reduction worth fusing, as the fused kernel runs it: enough independent outputs
