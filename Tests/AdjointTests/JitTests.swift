@@ -452,6 +452,21 @@ import Testing
         #expect(try Tensor.indices(4, on: device).doubles() == [0, 1, 2, 3] && Tensor.indices(4, on: device).dtype == .int32)
     }
 
+    @Test(arguments: TestDevices.all)
+    func splitProductsAreSummedByTheirReaders(_ device: Device) throws {
+        // [8, 2048] · [2048, 4]: 32 outputs over a long k, which OpenCL splits into partial
+        // products; under jit the ReLU that reads the product sums them as it loads, so
+        // the backend's separate sum goes (the CPU does not split).
+        let function = { (t: [Tensor]) -> [Tensor] in [(t[0].matmul(t[1]) - 0.5).relu() * 2] }
+        let inputs = [Tensor.randomNormal([8, 2048], seed: 71, on: device), Tensor.randomNormal([2048, 4], seed: 72, on: device)]
+        let compiled = jit(function)
+        expectClose(compiled(inputs)[0], try function(inputs)[0].doubles(), tolerance: 1e-4)
+        let kernels = compiled.lastProgram!.kernels
+        #expect(kernels.contains { $0.contains("summed by readers") } == (device != .cpu), "\(kernels)")
+        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[0].doubles() }
+        #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
+    }
+
     @Test func kernelsLaunchedTogetherKeepTheirInputsLive() {
         // a = exp(x); b = exp(a); c = exp(y); d = exp(c); outputs b and d. Steps 1 and 2
         // are independent (a group); a dies at step 1, so without the group c takes a's

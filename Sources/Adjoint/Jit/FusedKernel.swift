@@ -8,6 +8,9 @@ import AdjointKernels
 struct FusedKernel: Hashable {
     enum Node: Hashable {
         case load(Int)
+        /// The sum of `slices` values of an operand `stride` elements apart (a split
+        /// product's partial products, summed where they are read; OpenCL only).
+        case loadSum(Int, slices: Int, stride: Int)
         case unary(UnaryOp, Int)
         case binary(BinaryOp, Int, Int)
         case select(Int, Int, Int)
@@ -54,7 +57,7 @@ struct FusedKernel: Hashable {
     /// Work-items per row in the `rowGroups` form.
     static let rowGroupSize = 64
     /// Primitive launches this kernel replaces.
-    var fusedLaunches: Int { nodes.filter { if case .load = $0 { return false } else { return true } }.count + (reduction == nil ? 0 : 1) }
+    var fusedLaunches: Int { nodes.filter { !$0.isLoad }.count + (reduction == nil ? 0 : 1) }
 
     /// A stable name derived from the generated source, led by what the kernel does
     /// (`jit_e3_<hash>`: 3 elementwise steps; `jit_e1_sum128x10x1_<hash>`: then a sum
@@ -111,7 +114,7 @@ struct FusedKernel: Hashable {
     /// C for one computed node of `type`, its arguments named `<prefix><index>`.
     static func expression(_ node: Node, type: DType, prefix v: String) -> String {
         switch node {
-        case .load: preconditionFailure("loads are statements of their own")
+        case .load, .loadSum: preconditionFailure("loads are statements of their own")
         case .unary(let op, let x):
             let name: String
             switch op {
@@ -144,6 +147,9 @@ struct FusedKernel: Hashable {
             let type = FusedKernel.cType(types[index])
             if case .load(let operand) = node {
                 lines.append("    \(type) v\(index) = \(operandPrefix)\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: shape, element: element))];")
+            } else if case .loadSum(let operand, let slices, let stride) = node {
+                let position = FusedKernel.indexExpression(operands[operand], shape: shape, element: element)
+                lines.append("    \(type) v\(index) = 0;\n    for (int s = 0; s < \(slices); s++) v\(index) += \(operandPrefix)\(operand)[\(position) + s * \(stride)];")
             } else {
                 lines.append("    \(type) v\(index) = \(expression(index));")
             }
@@ -215,3 +221,13 @@ protocol FusingBackend: Backend {
 
 extension CPUBackend: FusingBackend {}
 extension OpenCLBackend: FusingBackend {}
+
+extension FusedKernel.Node {
+    /// Whether the node reads an operand (`load` or `loadSum`) rather than computing.
+    var isLoad: Bool {
+        switch self {
+        case .load, .loadSum: return true
+        default: return false
+        }
+    }
+}

@@ -166,7 +166,7 @@ extension JitGraph {
                 }
                 let reductionNodes = kernel.nodes.map { node -> FusedKernel.Node in
                     switch node {
-                    case .load: return node
+                    case .load, .loadSum: return node
                     case .unary(let op, let x): return .unary(op, x + shift)
                     case .binary(let op, let a, let b): return .binary(op, a + shift, b + shift)
                     case .select(let c, let a, let b): return .select(c + shift, a + shift, b + shift)

@@ -29,6 +29,9 @@ struct JitStep {
     var redraw: Redraw?
     /// A second buffer the step writes whole (a fused reduction's stored values).
     var sideOutput: Int? = nil
+    /// For a matmul: how many partial products over slices of k it writes (`[parts, m, n]`)
+    /// for its readers to sum, instead of their sum (OpenCL; `sumPartialProductsInReaders`).
+    var partialProducts: Int? = nil
 
     /// The stream a random step asks again at every replay, as eager calls would.
     enum Redraw {

@@ -49,6 +49,7 @@ final class JitProgram: @unchecked Sendable {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
                 summary.fusedAwaySteps += graph.fuseSiblingsIntoReductions()
                 summary.fusedAwaySteps += graph.fuseEpilogues()
+                if let backend = backend as? SplitProductBackend { graph.sumPartialProductsInReaders(backend) }
             }
         }
         var groups: [Range<Int>] = []
@@ -75,10 +76,10 @@ final class JitProgram: @unchecked Sendable {
         summary.slotBytes = plan.slotBytes.reduce(0, +)
         summary.kernels = graph.steps.map { step in
             switch step.kernel {
-            case .primitive(let call): return call.description
+            case .primitive(let call): return call.description + (step.partialProducts.map { " (\($0) partial products, summed by readers)" } ?? "")
             case .fused(let kernel):
-                let ops = kernel.nodes.filter { if case .load = $0 { return false } else { return true } }.count
-                return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + (kernel.epilogue.isEmpty ? "" : " + \(kernel.epilogue.count - kernel.epilogue.filter { if case .load = $0 { return true } else { return false } }.count) after")
+                let ops = kernel.nodes.filter { !$0.isLoad }.count
+                return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + (kernel.epilogue.isEmpty ? "" : " + \(kernel.epilogue.filter { !$0.isLoad }.count) after")
                     + (kernel.storesValues ? ", values kept" : "") + ")"
             }
         }
@@ -158,7 +159,9 @@ final class JitProgram: @unchecked Sendable {
                             break
                         }
                     }
-                    if runsOnDevice[index] {
+                    if step.partialProducts != nil {
+                        try (backend as! SplitProductBackend).matmul(views[0], views[1], output: output, keepPartials: true)
+                    } else if runsOnDevice[index] {
                         try backend.execute(call, inputs: views, output: output)
                     } else {
                         try Dispatch.fallback(call, views, output: output, backend: backend)

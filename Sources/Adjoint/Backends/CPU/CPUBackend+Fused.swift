@@ -187,6 +187,8 @@ extension CPUBackend {
                 } else {
                     readers[operand].read(start: start, length: length, into: out)
                 }
+            case .loadSum:
+                preconditionFailure("split products are summed in readers on OpenCL only")
             case .unary(let op, let x):
                 unary(op, values[x], out, length)
             case .binary(let op, let a, let b):

@@ -274,7 +274,46 @@ extension OpenCLBackend {
     // MARK: - Matmul
 
     func matmul(_ a: BufferView, _ b: BufferView, output: BufferView) throws {
+        try matmul(a, b, output: output, keepPartials: false)
+    }
+
+    /// Into how many partial products over slices of k this backend runs the product of
+    /// these views (1: none), as `matmul` decides (lock taken here).
+    func gemmParts(a: Layout, b: Layout, output: Layout, dtype: DType) throws -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let batch = output.shape[0], m = a.shape[1], k = a.shape[2], n = b.shape[2]
+        guard batch * m * n > 0, !(gemmLibrary.runs(m: m, n: n, k: k) && CLBlast.library != nil) else { return 1 }
+        return try gemmPlan(dtype: dtype, batch: batch, m: m, n: n, k: k, rowMajorA: a.strides[2] == 1).parts
+    }
+
+    /// The kernel a product runs and its k-slices: `parts` partial products of `depth`
+    /// (the last one shorter when k is not a multiple).
+    private func gemmPlan(dtype: DType, batch: Int, m: Int, n: Int, k: Int, rowMajorA: Bool) throws
+        -> (choice: OpenCLGEMMKernel, chosen: Kernel, parts: Int, depth: Int) {
+        let name = dtype.kernelName
+        // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
+        // allows fewer runs the one-item-per-output kernel.
+        var choice = gemmTiles.kernel(m: m, n: n, k: k, batch: batch, computeUnits: computeUnits, rowMajorA: rowMajorA, rowDot: gemvRowDot)
+        var chosen = try kernel(OpenCLBackend.gemmKernelName(choice, name, prefetch: gemmPrefetch), family: "matmul")
+        if choice != .naive && chosen.maxWorkGroup < (choice == .rowDot ? 64 : 256) {
+            choice = .naive
+            chosen = try kernel(OpenCLBackend.gemmKernelName(.naive, name), family: "matmul")
+        }
+        let slices = batch == 1 && splitting ? OpenCLGEMMTiles.kSlices(choice, m: m, n: n, k: k, computeUnits: splitKUnits ?? computeUnits) : 1
+        guard slices > 1 else { return (choice, chosen, 1, k) }
+        let depth = (k + slices - 1) / slices
+        return (choice, chosen, k / depth + (k % depth > 0 ? 1 : 0), depth)
+    }
+
+    /// `keepPartials`: `output` holds the k-slices' partial products, `[parts, m, n]`
+    /// contiguous from its offset, and whoever reads it sums them (jit's split products,
+    /// whose readers load the sum); the product must be one that splits (`gemmParts`).
+    func matmul(_ a: BufferView, _ b: BufferView, output: BufferView, keepPartials: Bool) throws {
         precondition(a.layout.rank == 3 && b.layout.rank == 3 && output.layout.rank == 3, "matmul: rank-3 views expected")
+        // Recursive: `execute` holds it already; jit's partial products arrive directly.
+        lock.lock()
+        defer { lock.unlock() }
         let batch = output.layout.shape[0], m = a.layout.shape[1], k = a.layout.shape[2], n = b.layout.shape[2]
         guard batch * m * n > 0 else { return }
         let sa = a.layout.strides, sb = b.layout.strides
@@ -282,41 +321,31 @@ extension OpenCLBackend {
             a: try mem(a), ao: a.layout.offset, sab: a.layout.shape[0] == 1 ? 0 : sa[0], sam: sa[1], sak: sa[2],
             b: try mem(b), bo: b.layout.offset, sbb: b.layout.shape[0] == 1 ? 0 : sb[0], sbk: sb[1], sbn: sb[2],
             c: try mem(output), co: output.layout.offset)
-        if gemmLibrary.runs(m: m, n: n, k: k) && clblastGEMM(operands, dtype: output.dtype, batch: batch, m: m, n: n, k: k) { return }
-        let name = output.dtype.kernelName
-        // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
-        // allows fewer runs the one-item-per-output kernel.
-        var choice = gemmTiles.kernel(m: m, n: n, k: k, batch: batch, computeUnits: computeUnits, rowMajorA: sa[2] == 1, rowDot: gemvRowDot)
-        var chosen = try kernel(OpenCLBackend.gemmKernelName(choice, name, prefetch: gemmPrefetch), family: "matmul")
-        if choice != .naive && chosen.maxWorkGroup < (choice == .rowDot ? 64 : 256) {
-            choice = .naive
-            chosen = try kernel(OpenCLBackend.gemmKernelName(.naive, name), family: "matmul")
-        }
-        let slices = batch == 1 && splitting ? OpenCLGEMMTiles.kSlices(choice, m: m, n: n, k: k, computeUnits: splitKUnits ?? computeUnits) : 1
-        guard slices > 1 else {
+        if !keepPartials && gemmLibrary.runs(m: m, n: n, k: k) && clblastGEMM(operands, dtype: output.dtype, batch: batch, m: m, n: n, k: k) { return }
+        let (choice, chosen, parts, depth) = try gemmPlan(dtype: output.dtype, batch: batch, m: m, n: n, k: k, rowMajorA: sa[2] == 1)
+        precondition(!keepPartials || parts > 1, "matmul: partial products asked of a product that does not split")
+        guard parts > 1 else {
             try enqueueGEMM(chosen, choice, operands, batch: batch, m: m, n: n, k: k)
             return
         }
         // Few outputs over a long k: slices of k run as a batch into partial products,
         // which a column sum adds up (the last slice is a separate launch when it is shorter).
-        let depth = (k + slices - 1) / slices
         let whole = k / depth, rest = k - whole * depth
-        let parts = whole + (rest > 0 ? 1 : 0)
-        let partials = try allocate(byteCount: parts * m * n * output.dtype.byteSize)
-        let partialMem = try mem(BufferView(buffer: partials, layout: Layout(contiguous: [parts * m * n]), dtype: output.dtype))
+        let partials = keepPartials ? output.buffer : try allocate(byteCount: parts * m * n * output.dtype.byteSize)
         var sliced = operands
         sliced.sab = depth * operands.sak
         sliced.sbb = depth * operands.sbk
-        sliced.c = partialMem
-        sliced.co = 0
+        sliced.c = clBuffer(partials).mem
+        sliced.co = keepPartials ? output.layout.offset : 0
         try enqueueGEMM(chosen, choice, sliced, batch: whole, m: m, n: n, k: depth)
         if rest > 0 {
             var last = sliced
             last.ao += whole * depth * operands.sak
             last.bo += whole * depth * operands.sbk
-            last.co = whole * m * n
+            last.co = sliced.co + whole * m * n
             try enqueueGEMM(chosen, choice, last, batch: 1, m: m, n: n, k: rest)
         }
+        guard !keepPartials else { return }
         try reduce(.sum, outer: 1, length: parts, inner: m * n,
                    input: BufferView(buffer: partials, layout: Layout(contiguous: [parts, m * n]), dtype: output.dtype), output: output)
     }
