@@ -71,6 +71,26 @@ void NAME(MATMUL_ARGS(T)) { \
 #define TL 128
 #define TKL 8
 
+// The 128x128 kernels' arithmetic on one staged k slice of DEPTH, and their store: each
+// work-item's 8x8 block, rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise.
+#define LARGE_MULTIPLY(T, T4, DEPTH) \
+        for (int p = 0; p < (DEPTH); ++p) { \
+            T4 a0 = vload4(0, &As[p][ty * 4]), a1 = vload4(0, &As[p][64 + ty * 4]); \
+            T4 b0 = vload4(0, &Bs[p][tx * 4]), b1 = vload4(0, &Bs[p][64 + tx * 4]); \
+            T a[8] = {a0.s0, a0.s1, a0.s2, a0.s3, a1.s0, a1.s1, a1.s2, a1.s3}; \
+            T b[8] = {b0.s0, b0.s1, b0.s2, b0.s3, b1.s0, b1.s1, b1.s2, b1.s3}; \
+            for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] += a[r] * b[c]; \
+        }
+#define LARGE_STORE \
+    for (int r = 0; r < 8; ++r) { \
+        int gr = row0 + (r < 4 ? ty * 4 + r : 64 + ty * 4 + r - 4); \
+        if (gr >= m) continue; \
+        for (int c = 0; c < 8; ++c) { \
+            int gc = col0 + (c < 4 ? tx * 4 + c : 64 + tx * 4 + c - 4); \
+            if (gc < n) C[gr * n + gc] = acc[r][c]; \
+        } \
+    }
+
 #define MATMUL_LARGE(TN, T, T4) \
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
 void matmul_large_##TN(MATMUL_ARGS(T)) { \
@@ -82,23 +102,10 @@ void matmul_large_##TN(MATMUL_ARGS(T)) { \
     for (int p0 = 0; p0 < k; p0 += TKL) { \
         LOAD_TILES(T, TL, TKL) \
         barrier(CLK_LOCAL_MEM_FENCE); \
-        for (int p = 0; p < TKL; ++p) { \
-            T4 a0 = vload4(0, &As[p][ty * 4]), a1 = vload4(0, &As[p][64 + ty * 4]); \
-            T4 b0 = vload4(0, &Bs[p][tx * 4]), b1 = vload4(0, &Bs[p][64 + tx * 4]); \
-            T a[8] = {a0.s0, a0.s1, a0.s2, a0.s3, a1.s0, a1.s1, a1.s2, a1.s3}; \
-            T b[8] = {b0.s0, b0.s1, b0.s2, b0.s3, b1.s0, b1.s1, b1.s2, b1.s3}; \
-            for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] += a[r] * b[c]; \
-        } \
+        LARGE_MULTIPLY(T, T4, TKL) \
         barrier(CLK_LOCAL_MEM_FENCE); \
     } \
-    for (int r = 0; r < 8; ++r) { \
-        int gr = row0 + (r < 4 ? ty * 4 + r : 64 + ty * 4 + r - 4); \
-        if (gr >= m) continue; \
-        for (int c = 0; c < 8; ++c) { \
-            int gc = col0 + (c < 4 ? tx * 4 + c : 64 + tx * 4 + c - 4); \
-            if (gc < n) C[gr * n + gc] = acc[r][c]; \
-        } \
-    } }
+    LARGE_STORE }
 
 // matmul_large_prefetch_<dtype>: the 128x128 kernel with 16-deep k slices, each slice's
 // global loads issued into registers before the previous slice's arithmetic (so memory
@@ -128,23 +135,10 @@ void matmul_large_prefetch_##TN(MATMUL_ARGS(T)) { \
         for (int l = 0; l < 8; ++l) { PREFETCH_INDEX(tid + l * 256) As[p][r] = ra[l]; Bs[q][c] = rb[l]; } \
         barrier(CLK_LOCAL_MEM_FENCE); \
         if (p0 + TKP < k) { PREFETCH_FETCH(T, p0 + TKP) } \
-        for (int p = 0; p < TKP; ++p) { \
-            T4 a0 = vload4(0, &As[p][ty * 4]), a1 = vload4(0, &As[p][64 + ty * 4]); \
-            T4 b0 = vload4(0, &Bs[p][tx * 4]), b1 = vload4(0, &Bs[p][64 + tx * 4]); \
-            T a[8] = {a0.s0, a0.s1, a0.s2, a0.s3, a1.s0, a1.s1, a1.s2, a1.s3}; \
-            T b[8] = {b0.s0, b0.s1, b0.s2, b0.s3, b1.s0, b1.s1, b1.s2, b1.s3}; \
-            for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] += a[r] * b[c]; \
-        } \
+        LARGE_MULTIPLY(T, T4, TKP) \
         barrier(CLK_LOCAL_MEM_FENCE); \
     } \
-    for (int r = 0; r < 8; ++r) { \
-        int gr = row0 + (r < 4 ? ty * 4 + r : 64 + ty * 4 + r - 4); \
-        if (gr >= m) continue; \
-        for (int c = 0; c < 8; ++c) { \
-            int gc = col0 + (c < 4 ? tx * 4 + c : 64 + tx * 4 + c - 4); \
-            if (gc < n) C[gr * n + gc] = acc[r][c]; \
-        } \
-    } }
+    LARGE_STORE }
 
 #define MATMUL_NAIVE(TN, T) \
 __kernel void matmul_naive_##TN(MATMUL_ARGS(T)) { \

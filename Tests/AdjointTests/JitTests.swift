@@ -537,5 +537,5 @@ import Testing
 /// Whether jit runs its launch-saving passes on `device` (OpenCL GPUs, or any OpenCL
 /// device with ADJOINT_JIT_TOGETHER=1, as the test script's second pass sets).
 private func launchSaving(_ device: Device) -> Bool {
-    ((try? DeviceRegistry.shared.backend(for: device)) as? HorizontalFusingBackend)?.launchesTogether ?? false
+    ((try? DeviceRegistry.shared.backend(for: device)) as? FusingBackend)?.launchBound ?? false
 }

@@ -23,24 +23,17 @@ struct BufferPlan {
         var lastUse = [Int](repeating: -1, count: graph.buffers.count)
         for (index, step) in graph.steps.enumerated() {
             let end = groupEnd[index]
-            lastUse[step.output] = max(lastUse[step.output], end)
-            if let side = step.sideOutput { lastUse[side] = max(lastUse[side], end) }
-            for input in step.inputs {
-                if case .buffer(let id) = input.ref { lastUse[id] = max(lastUse[id], end) }
-            }
+            for id in step.writtenBuffers + step.inputs.compactMap(\.bufferID) { lastUse[id] = max(lastUse[id], end) }
         }
         var dying = [[Int]](repeating: [], count: graph.steps.count)
         for (id, index) in lastUse.enumerated() where index >= 0 { dying[index].append(id) }
-        var pinned = Set<Int>()
-        for output in graph.outputs {
-            if case .buffer(let id) = output.ref { pinned.insert(id) }
-        }
+        let pinned = graph.outputBuffers
         slotOf = [Int?](repeating: nil, count: graph.buffers.count)
         slotBytes = []
         releasedAfter = [[Int]](repeating: [], count: graph.steps.count)
         var free: [Int] = []
         for (index, step) in graph.steps.enumerated() {
-            for id in [step.output] + (step.sideOutput.map { [$0] } ?? []) where slotOf[id] == nil {
+            for id in step.writtenBuffers where slotOf[id] == nil {
                 let bytes = max(graph.buffers[id].count * graph.buffers[id].dtype.byteSize, 1)
                 if reuse, !pinned.contains(id), let position = BufferPlan.pick(free, slotBytes, bytes) {
                     let slot = free.remove(at: position)

@@ -214,15 +214,46 @@ struct FusedKernel: Hashable {
 /// A backend that runs jit's fused kernels; programs on other backends replay the
 /// primitives unfused.
 protocol FusingBackend: Backend {
+    /// Whether a launch costs more here than the work jit's launch-saving passes add
+    /// (fusion around reductions, split products summed by readers, kernels launched
+    /// together): GPUs. On the CPU and PoCL they cost time (W1 and W3 5 % on PoCL; W3's six
+    /// SGD updates as one branching kernel 60 times slower).
+    var launchBound: Bool { get }
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`,
     /// and, for a kernel that `storesValues`, each element's value into `side`.
     func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView?) throws
 }
 
-extension CPUBackend: FusingBackend {}
+extension CPUBackend: FusingBackend {
+    /// The CPU's launches are function calls.
+    var launchBound: Bool { false }
+}
 extension OpenCLBackend: FusingBackend {}
 
 extension FusedKernel.Node {
+    /// The node computing elementwise primitive `call` from the nodes `arguments` (nil for
+    /// a primitive that is not elementwise).
+    init?(_ call: Primitive, arguments: [Int]) {
+        switch call {
+        case .unary(let op): self = .unary(op, arguments[0])
+        case .binary(let op): self = .binary(op, arguments[0], arguments[1])
+        case .select: self = .select(arguments[0], arguments[1], arguments[2])
+        case .cast: self = .cast(arguments[0])
+        default: return nil
+        }
+    }
+
+    /// The node with every argument index moved by `shift` (loads unchanged).
+    func shifted(by shift: Int) -> Self {
+        switch self {
+        case .load, .loadSum: return self
+        case .unary(let op, let x): return .unary(op, x + shift)
+        case .binary(let op, let a, let b): return .binary(op, a + shift, b + shift)
+        case .select(let c, let a, let b): return .select(c + shift, a + shift, b + shift)
+        case .cast(let x): return .cast(x + shift)
+        }
+    }
+
     /// Whether the node reads an operand (`load` or `loadSum`) rather than computing.
     var isLoad: Bool {
         switch self {

@@ -44,17 +44,7 @@ extension JitGraph {
     @discardableResult
     mutating func fuseEpilogues() -> Int {
         var removed = Set<Int>()
-        var readers = [[Int]](repeating: [], count: buffers.count)
-        for (index, step) in steps.enumerated() {
-            for input in step.inputs {
-                if case .buffer(let id) = input.ref, readers[id].last != index { readers[id].append(index) }
-            }
-        }
-        var pinned = Set<Int>()
-        for output in outputs {
-            if case .buffer(let id) = output.ref { pinned.insert(id) }
-        }
-        let writers = writers()
+        let readers = readers(), pinned = outputBuffers, writers = writers()
         for r in steps.indices where !removed.contains(r) {
             guard steps[r].dtype == .float32, var kernel = reductionKernel(steps[r]), kernel.epilogue.isEmpty else { continue }
             let result = steps[r].output
@@ -70,15 +60,8 @@ extension JitGraph {
             case .fused(let other) where other.reduction == nil && !other.storesValues:
                 (readerNodes, readerTypes, readerOperands) = (other.nodes, other.types, reader.inputs)
             case .primitive(let call):
+                guard let made = FusedKernel.Node(call, arguments: Array(reader.inputs.indices)) else { continue }
                 let loads = reader.inputs.indices.map { FusedKernel.Node.load($0) }
-                let made: FusedKernel.Node
-                switch call {
-                case .unary(let op): made = .unary(op, 0)
-                case .binary(let op): made = .binary(op, 0, 1)
-                case .select: made = .select(0, 1, 2)
-                case .cast: made = .cast(0)
-                default: continue
-                }
                 (readerNodes, readerTypes, readerOperands) = (loads + [made], reader.inputs.map(\.dtype) + [reader.dtype], reader.inputs)
             default: continue
             }
@@ -150,8 +133,7 @@ extension JitGraph {
                 guard case .fused(let other) = sibling.kernel, other.reduction == nil, other.storedNode == nil,
                       other.shape == kernel.shape, writers[sibling.output] == [e], sibling.coversOutput(of: buffers[sibling.output]),
                       sibling.inputs.allSatisfy({ operand in
-                          if case .buffer(let id) = operand.ref { return writers[id].allSatisfy { $0 < r } }
-                          return true
+                          operand.bufferID.map { writers[$0].allSatisfy { $0 < r } } ?? true
                       })
                 else { continue }
                 // The sibling's nodes first (its loads mapped to the merged operands), then
@@ -164,16 +146,7 @@ extension JitGraph {
                     inputs.append(sibling.inputs[k])
                     return .load(inputs.count - 1)
                 }
-                let reductionNodes = kernel.nodes.map { node -> FusedKernel.Node in
-                    switch node {
-                    case .load, .loadSum: return node
-                    case .unary(let op, let x): return .unary(op, x + shift)
-                    case .binary(let op, let a, let b): return .binary(op, a + shift, b + shift)
-                    case .select(let c, let a, let b): return .select(c + shift, a + shift, b + shift)
-                    case .cast(let x): return .cast(x + shift)
-                    }
-                }
-                kernel.nodes = siblingNodes + reductionNodes
+                kernel.nodes = siblingNodes + kernel.nodes.map { $0.shifted(by: shift) }
                 kernel.types = other.types + kernel.types
                 kernel.operands = inputs.map(\.layout)
                 kernel.operandTypes = inputs.map(\.dtype)

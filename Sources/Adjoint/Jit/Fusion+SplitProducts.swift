@@ -16,22 +16,12 @@ extension JitGraph {
     /// splits five products. Returns the launches removed.
     @discardableResult
     mutating func sumPartialProductsInReaders(_ backend: SplitProductBackend) -> Int {
-        var readers = [[Int]](repeating: [], count: buffers.count)
-        for (index, step) in steps.enumerated() {
-            for input in step.inputs {
-                if case .buffer(let id) = input.ref, readers[id].last != index { readers[id].append(index) }
-            }
-        }
-        var pinned = Set<Int>()
-        for output in outputs {
-            if case .buffer(let id) = output.ref { pinned.insert(id) }
-        }
-        let writers = writers()
+        let readers = readers(), pinned = outputBuffers, writers = writers()
         var removed = 0
         for m in steps.indices {
             guard case .matmul? = steps[m].primitive, steps[m].dtype == .float32, steps[m].inputs.count == 2 else { continue }
             let product = steps[m].output
-            let readsProduct = { (operand: JitOperand) in operand.ref == .buffer(product) }
+            let readsProduct = { (operand: JitOperand) in operand.bufferID == product }
             guard !pinned.contains(product), writers[product] == [m], steps[m].coversOutput(of: buffers[product]), !readers[product].isEmpty,
                   readers[product].allSatisfy({ reader in
                       guard case .fused(let kernel) = steps[reader].kernel else { return false }

@@ -70,16 +70,8 @@ extension JitGraph {
     @discardableResult
     mutating func fuseElementwise() -> Int {
         let writers = writers()
-        var readers = [Set<Int>](repeating: [], count: buffers.count)
-        for (index, step) in steps.enumerated() {
-            for input in step.inputs {
-                if case .buffer(let id) = input.ref { readers[id].insert(index) }
-            }
-        }
-        var outputBuffers = Set<Int>()
-        for output in outputs {
-            if case .buffer(let id) = output.ref { outputBuffers.insert(id) }
-        }
+        let readers = readers().map(Set.init)
+        let returned = outputBuffers
         let fusible = steps.map(isFusible)
         var members: [Int: Set<Int>] = [:]
         // Producers computed inside at least one group; which of their own launches can go
@@ -94,7 +86,7 @@ extension JitGraph {
                   cone.allSatisfy({ isCheap(steps[$0]) }) else { return false }
             let layout = steps[producer].layout
             return readers[id].allSatisfy { reader in
-                let reads = steps[reader].inputs.filter { bufferID($0) == id }
+                let reads = steps[reader].inputs.filter { $0.bufferID == id }
                 if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
                 return fusibleReduction(steps[reader]) != nil && layout.isContiguous && layout.offset == 0
                     && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.count == layout.count }
@@ -107,7 +99,7 @@ extension JitGraph {
         // `flat`: the reader is a reduction, which reads its input in row-major order, so
         // a contiguous reshape of a contiguous producer reads the same elements.
         func absorbable(_ operand: JitOperand, into group: Set<Int>, shape: [Int], flat: Bool = false) -> Int? {
-            guard case .buffer(let id) = operand.ref, writers[id].count == 1, !outputBuffers.contains(id) else { return nil }
+            guard case .buffer(let id) = operand.ref, writers[id].count == 1, !returned.contains(id) else { return nil }
             let producer = writers[id][0]
             let produced = steps[producer].layout
             let sameElements = operand.layout == produced
@@ -218,7 +210,7 @@ extension JitGraph {
     private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]]) -> JitStep {
         let reduction = fusibleReduction(steps[root])
         let isReduction = reduction != nil
-        let top = isReduction ? writers[bufferID(steps[root].inputs[0])!][0] : root
+        let top = isReduction ? writers[steps[root].inputs[0].bufferID!][0] : root
         let shape = steps[top].layout.shape
         var nodes: [FusedKernel.Node] = []
         var types: [DType] = []
@@ -227,7 +219,7 @@ extension JitGraph {
         var computed: [Int: Int] = [:]
 
         func node(for operand: JitOperand) -> Int {
-            if let id = bufferID(operand), let producer = writers[id].first, group.contains(producer), producer != root {
+            if let id = operand.bufferID, let producer = writers[id].first, group.contains(producer), producer != root {
                 return node(for: producer)
             }
             if let existing = loads[operand] { return existing }
@@ -243,14 +235,7 @@ extension JitGraph {
             if let existing = computed[index] { return existing }
             let step = steps[index]
             let arguments = step.inputs.map { node(for: $0) }
-            let made: FusedKernel.Node
-            switch step.primitive! {
-            case .unary(let op): made = .unary(op, arguments[0])
-            case .binary(let op): made = .binary(op, arguments[0], arguments[1])
-            case .select: made = .select(arguments[0], arguments[1], arguments[2])
-            default: made = .cast(arguments[0])
-            }
-            nodes.append(made)
+            nodes.append(FusedKernel.Node(step.primitive!, arguments: arguments)!)
             types.append(step.dtype)
             computed[index] = nodes.count - 1
             return nodes.count - 1
@@ -262,10 +247,5 @@ extension JitGraph {
             operandTypes: operands.map(\.dtype), reduction: reduction)
         let step = steps[root]
         return JitStep(kernel: .fused(kernel), inputs: operands, output: step.output, layout: step.layout, dtype: step.dtype)
-    }
-
-    private func bufferID(_ operand: JitOperand) -> Int? {
-        if case .buffer(let id) = operand.ref { return id }
-        return nil
     }
 }

@@ -10,6 +10,12 @@ struct JitOperand: Hashable {
     var ref: JitRef
     var layout: Layout
     var dtype: DType
+
+    /// The buffer read, when the operand is not a constant.
+    var bufferID: Int? {
+        if case .buffer(let id) = ref { return id }
+        return nil
+    }
 }
 
 /// What one step launches: a primitive of the backend contract or a generated kernel.
@@ -48,6 +54,9 @@ struct JitStep {
         return false
     }
 
+    /// The buffers the step writes: its output, and its side output if any.
+    var writtenBuffers: [Int] { sideOutput.map { [output, $0] } ?? [output] }
+
     /// The primitive, when this step is not fused.
     var primitive: Primitive? {
         if case .primitive(let call) = kernel { return call }
@@ -84,11 +93,24 @@ struct JitGraph {
     func writers() -> [[Int]] {
         var result = [[Int]](repeating: [], count: buffers.count)
         for (index, step) in steps.enumerated() {
-            result[step.output].append(index)
-            if let side = step.sideOutput { result[side].append(index) }
+            for id in step.writtenBuffers { result[id].append(index) }
         }
         return result
     }
+
+    /// Ids of the steps reading each buffer, in order, each once.
+    func readers() -> [[Int]] {
+        var result = [[Int]](repeating: [], count: buffers.count)
+        for (index, step) in steps.enumerated() {
+            for input in step.inputs {
+                if let id = input.bufferID, result[id].last != index { result[id].append(index) }
+            }
+        }
+        return result
+    }
+
+    /// The buffers the program returns (they keep their memory and cannot be fused away).
+    var outputBuffers: Set<Int> { Set(outputs.compactMap(\.bufferID)) }
 
     /// Removes the steps at `indices`.
     mutating func removeSteps(_ indices: Set<Int>) {

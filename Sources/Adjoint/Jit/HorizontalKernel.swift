@@ -36,10 +36,6 @@ struct HorizontalKernel: Hashable {
 
 /// A backend that launches several independent fused kernels as one (`HorizontalKernel`).
 protocol HorizontalFusingBackend: FusingBackend {
-    /// Whether jit groups kernels for this backend: where a launch costs more than the
-    /// branch per work-item (GPUs; PoCL ran W3's six SGD updates 60 times slower as one
-    /// branching kernel than as six).
-    var launchesTogether: Bool { get }
     /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]`.
     func runHorizontal(_ kernel: HorizontalKernel, inputs: [[BufferView]], outputs: [BufferView]) throws
 }
@@ -52,9 +48,7 @@ extension JitGraph {
             if case .fused(let kernel) = step.kernel { return kernel.reduction == nil }
             return false
         }
-        func reads(_ step: JitStep) -> Set<Int> {
-            Set(step.inputs.compactMap { if case .buffer(let id) = $0.ref { return id } else { return nil } })
-        }
+        func reads(_ step: JitStep) -> Set<Int> { Set(step.inputs.compactMap(\.bufferID)) }
         var groups: [Range<Int>] = []
         var start = 0
         while start < steps.count {

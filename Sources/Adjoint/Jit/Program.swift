@@ -41,12 +41,11 @@ final class JitProgram: @unchecked Sendable {
         if options.mergeCommonSubexpressions { summary.mergedSteps = graph.mergeCommonSubexpressions() }
         if options.eliminateDeadCode { summary.deadSteps = graph.eliminateDeadCode() }
         let backend = try? DeviceRegistry.shared.backend(for: graph.device)
+        let launchBound = (backend as? FusingBackend)?.launchBound ?? false
         if options.fuseElementwise, backend is FusingBackend {
             summary.fusedAwaySteps = graph.fuseElementwise()
-            // Where a launch costs more than a pass over the data (GPUs, `launchesTogether`):
-            // on the CPU the primitive reduce splits columns across cores and measured faster
-            // apart (W3 4.1 against 4.3 ms), and on PoCL these passes cost W1 and W3 5 %.
-            if graph.device != .cpu, let launchBound = backend as? HorizontalFusingBackend, launchBound.launchesTogether {
+            // Where a launch costs more than a pass over the data (`launchBound`: GPUs).
+            if launchBound {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
                 summary.fusedAwaySteps += graph.fuseSiblingsIntoReductions()
                 summary.fusedAwaySteps += graph.fuseEpilogues()
@@ -55,7 +54,7 @@ final class JitProgram: @unchecked Sendable {
         }
         var groups: [Range<Int>] = []
         var groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)] = [:]
-        if options.fuseElementwise && options.launchTogether, let backend = backend as? HorizontalFusingBackend, backend.launchesTogether {
+        if options.fuseElementwise && options.launchTogether && launchBound, backend is HorizontalFusingBackend {
             groups = graph.horizontalGroups()
             for group in groups {
                 let members = graph.steps[group].map { step -> FusedKernel in
@@ -126,12 +125,16 @@ final class JitProgram: @unchecked Sendable {
                 case .buffer(let id): return BufferView(buffer: buffers[id]!, layout: operand.layout, dtype: operand.dtype)
                 }
             }
-            func outputView(_ step: JitStep) throws -> BufferView {
-                if buffers[step.output] == nil, let slot = plan.slotOf[step.output] {
+            // The memory of buffer `id`: its slot's, allocated on first use.
+            func written(_ id: Int) throws -> DeviceBuffer {
+                if buffers[id] == nil, let slot = plan.slotOf[id] {
                     if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
-                    buffers[step.output] = slots[slot]
+                    buffers[id] = slots[slot]
                 }
-                return BufferView(buffer: buffers[step.output]!, layout: step.layout, dtype: step.dtype)
+                return buffers[id]!
+            }
+            func outputView(_ step: JitStep) throws -> BufferView {
+                BufferView(buffer: try written(step.output), layout: step.layout, dtype: step.dtype)
             }
             var index = 0
             while index < graph.steps.count {
@@ -169,12 +172,8 @@ final class JitProgram: @unchecked Sendable {
                     }
                 case .fused(let kernel):
                     // Fusion only ran when the backend fuses (see init).
-                    let side = try step.sideOutput.map { id -> BufferView in
-                        if buffers[id] == nil, let slot = plan.slotOf[id] {
-                            if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
-                            buffers[id] = slots[slot]
-                        }
-                        return BufferView(buffer: buffers[id]!, layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
+                    let side = try step.sideOutput.map { id in
+                        BufferView(buffer: try written(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
                     }
                     try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output, side: side)
                 }

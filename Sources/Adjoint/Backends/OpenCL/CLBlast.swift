@@ -20,11 +20,13 @@ enum CLBlast {
         /// Every product with both sides of 16 or more (`ADJOINT_OPENCL_GEMM=clblast`).
         case always
 
+        /// `ADJOINT_OPENCL_GEMM`: `clblast` for every product, `ours` or a forced tile size
+        /// for none, else large products.
         static let fromEnvironment: Use = {
-            switch ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM"] {
+            switch OpenCLGEMMTiles.environmentSetting {
             case "clblast": return .always
-            case "32", "64", "128", "ours": return .never
-            default: return .large
+            case "ours": return .never
+            default: return OpenCLGEMMTiles.fromEnvironment == .automatic ? .large : .never
             }
         }()
 

@@ -9,20 +9,11 @@ extension OpenCLBackend {
     /// into the source) into the contiguous `output`.
     func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
         precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
-        for view in inputs + [output] where view.layout.requiredElements >= Int(Int32.max) {
-            throw AdjointError.unsupported("fused kernel on \(device): views of 2^31 elements or more")
-        }
+        try requireIndexable(inputs)
+        try requireIndexable(CollectionOfOne(output))
         lock.lock()
         defer { lock.unlock() }
-        let k: Kernel
-        if let known = fusedKernels[kernel] {
-            k = known
-        } else {
-            // Generating the source (and the name hashed from it) costs more than a launch.
-            let name = kernel.name
-            k = try self.kernel(name, family: name, generated: kernel.openCLSource)
-            fusedKernels[kernel] = k
-        }
+        let k = try generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)
         let count = kernel.outputCount
         guard count > 0 else { return }
         let args: [OpenCLArg] = try [.mem(mem(output))] + (side.map { [.mem(try mem($0))] } ?? []) + inputs.map { .mem(try mem($0)) }
@@ -35,6 +26,25 @@ extension OpenCLBackend {
             try launch(k, args: args, global: [roundUp(count, k.local)], local: [k.local])
         }
     }
+
+    /// The kernel of a generated program, found by what it computes (lock held): making
+    /// the source, and the name hashed from it, costs more than a launch, so a replay
+    /// looks the kernel up instead.
+    private func generatedKernel<Key: Hashable>(_ key: Key, in cache: inout [Key: Kernel], name: @autoclosure () -> String,
+                                                source: @autoclosure () -> String) throws -> Kernel {
+        if let known = cache[key] { return known }
+        let name = name()
+        let made = try kernel(name, family: name, generated: source())
+        cache[key] = made
+        return made
+    }
+
+    /// Throws for a view a generated kernel cannot index with 32-bit ints.
+    private func requireIndexable(_ views: some Sequence<BufferView>) throws {
+        for view in views where view.layout.requiredElements >= Int(Int32.max) {
+            throw AdjointError.unsupported("fused kernel on \(device): views of 2^31 elements or more")
+        }
+    }
 }
 
 extension OpenCLBackend: HorizontalFusingBackend {
@@ -43,19 +53,10 @@ extension OpenCLBackend: HorizontalFusingBackend {
         let counts = kernel.members.map(\.outputCount)
         let total = counts.reduce(0, +)
         guard total < Int(Int32.max) else { throw AdjointError.unsupported("horizontal kernel on \(device): 2^31 elements or more") }
-        for view in inputs.joined() where view.layout.requiredElements >= Int(Int32.max) {
-            throw AdjointError.unsupported("fused kernel on \(device): views of 2^31 elements or more")
-        }
+        try requireIndexable(inputs.joined())
         lock.lock()
         defer { lock.unlock() }
-        let k: Kernel
-        if let known = horizontalKernels[kernel] {
-            k = known
-        } else {
-            let name = kernel.name
-            k = try self.kernel(name, family: name, generated: kernel.openCLSource)
-            horizontalKernels[kernel] = k
-        }
+        let k = try generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)
         guard total > 0 else { return }
         var args: [OpenCLArg] = []
         for (m, output) in outputs.enumerated() {

@@ -32,9 +32,13 @@ enum OpenCLGEMMTiles: Sendable, Equatable {
     /// least 128 (64×64 below that).
     case forced128
 
+    /// `ADJOINT_OPENCL_GEMM`, read once for both choices it makes: the tiles here, and
+    /// whether CLBlast runs (`CLBlast.Use`).
+    static let environmentSetting = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM"]
+
     /// `ADJOINT_OPENCL_GEMM=32|64|128` forces a kernel (for measuring each on a device).
     static let fromEnvironment: OpenCLGEMMTiles = {
-        switch ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM"] {
+        switch environmentSetting {
         case "32": return .forced32
         case "64": return .forced64
         case "128": return .forced128
