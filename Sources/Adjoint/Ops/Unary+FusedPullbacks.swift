@@ -44,8 +44,7 @@ extension Tensor {
         }
         // A cotangent broadcast from one value (a sum's) enters as that value, so the
         // compiled program does not read a materialized copy of it.
-        if g.layout.strides.allSatisfy({ $0 == 0 }) {
-            let scalar = Tensor(storage: g.storage, layout: Layout(shape: [], strides: [], offset: g.layout.offset))
+        if let scalar = uniformBroadcast([g], to: g.shape)?.first {
             return fusedPullback([scalar, v.detach()], static: FusedPullbackKey(derivative: derivative, uniformShape: g.shape))
         }
         return fusedPullback([g.detach(), v.detach()], static: FusedPullbackKey(derivative: derivative, uniformShape: nil))

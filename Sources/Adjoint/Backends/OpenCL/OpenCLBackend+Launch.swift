@@ -18,30 +18,21 @@ extension DType {
     var kernelName: String { rawValue }
 }
 
-/// float32 and float64, as a membership test that allocates nothing.
-private struct FloatingTypes {
-    func contains(_ dtype: DType) -> Bool { dtype == .float32 || dtype == .float64 }
-}
-
-/// float32, float64 and int32, likewise.
-private struct NumberTypes {
-    func contains(_ dtype: DType) -> Bool { dtype == .float32 || dtype == .float64 || dtype == .int32 }
-}
-
 extension OpenCLBackend {
     // MARK: - Support
 
     func supports(_ call: Primitive, inputs: [DType], output: DType) -> Bool {
         if !supportsFloat64 && (output == .float64 || inputs.contains(.float64)) { return false }
-        // Switches rather than sets: this runs before every launch.
-        let floats = FloatingTypes(), numbers = NumberTypes()
+        // Predicates rather than sets: this runs before every launch.
+        func isFloat(_ dtype: DType) -> Bool { dtype.isFloatingPoint }
+        func isNumber(_ dtype: DType) -> Bool { dtype.isFloatingPoint || dtype == .int32 }
         switch call {
         case .unary(let op):
             guard inputs.count == 1, inputs[0] == output else { return false }
             switch op {
             case .logicalNot: return output == .bool
-            case .neg, .abs, .sign: return numbers.contains(output)
-            default: return floats.contains(output)
+            case .neg, .abs, .sign: return isNumber(output)
+            default: return isFloat(output)
             }
         case .binary(let op):
             guard inputs.count == 2, inputs[0] == inputs[1] else { return false }
@@ -50,8 +41,8 @@ extension OpenCLBackend {
             guard output == t else { return false }
             switch op {
             case .logicalAnd, .logicalOr: return t == .bool
-            case .pow: return floats.contains(t)
-            default: return numbers.contains(t)
+            case .pow: return isFloat(t)
+            default: return isNumber(t)
             }
         case .select:
             return inputs.count == 3 && inputs[0] == .bool && inputs[1] == output && inputs[2] == output
@@ -62,17 +53,17 @@ extension OpenCLBackend {
         case .fill:
             return inputs.isEmpty
         case .reduce(let op, _, _, _):
-            guard inputs.count == 1, numbers.contains(inputs[0]) else { return false }
+            guard inputs.count == 1, isNumber(inputs[0]) else { return false }
             return op == .argmax || op == .argmin ? output == .int32 : output == inputs[0]
         case .matmul:
-            return inputs.count == 2 && inputs[0] == output && inputs[1] == output && floats.contains(output)
+            return inputs.count == 2 && inputs[0] == output && inputs[1] == output && isFloat(output)
         case .gather:
             return inputs.count == 2 && inputs[0] == output && inputs[1] == .int32
         case .scatterAdd:
-            return inputs.count == 2 && inputs[0] == output && inputs[1] == .int32 && numbers.contains(output)
+            return inputs.count == 2 && inputs[0] == output && inputs[1] == .int32 && isNumber(output)
         case .random(let distribution, _, _):
             guard inputs.isEmpty else { return false }
-            return distribution == .bits ? output == .int32 : floats.contains(output)
+            return distribution == .bits ? output == .int32 : isFloat(output)
         }
     }
 
@@ -424,7 +415,7 @@ extension OpenCLBackend {
                 }
             }
             if status == CL_SUCCESS {
-                if let event { keep(event, of: kernel) }
+                if let event { keep(event, named: kernel.name) }
                 countLaunch()
                 return
             }

@@ -7,13 +7,9 @@ extension OpenCLBackend {
     /// Whether this process profiles its OpenCL launches (`ADJOINT_PROFILE=1`).
     static let profilingRequested = ProcessInfo.processInfo.environment["ADJOINT_PROFILE"] == "1"
 
-    /// Keeps a launch's event until the next sync point (lock held). Past 4,096 pending
-    /// events it waits for them, so a long run without syncs keeps bounded memory.
-    func keep(_ event: cl_event, of kernel: Kernel) {
-        keep(event, named: kernel.name)
-    }
-
-    /// Keeps the event of a launch named `name` (a library's, such as CLBlast's).
+    /// Keeps the event of a launch of `name` (a kernel's, or a library's such as CLBlast's)
+    /// until the next sync point (lock held). Past 4,096 pending events it waits for them,
+    /// so a long run without syncs keeps bounded memory.
     func keep(_ event: cl_event, named name: String) {
         pendingEvents.append((name, event))
         if pendingEvents.count >= 4096 {
