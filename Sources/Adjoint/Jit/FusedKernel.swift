@@ -216,8 +216,8 @@ struct FusedKernel: Hashable {
 protocol FusingBackend: Backend {
     /// Whether a launch costs more here than the work jit's launch-saving passes add
     /// (fusion around reductions, split products summed by readers, kernels launched
-    /// together): GPUs. On the CPU and PoCL they cost time (W1 and W3 5 % on PoCL; W3's six
-    /// SGD updates as one branching kernel 60 times slower).
+    /// together): GPUs. On the CPU and PoCL they cost time (PoCL: W3's jitted step 162 against
+    /// 62 ms, its six SGD updates as one branching kernel 60 times slower).
     var launchBound: Bool { get }
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`,
     /// and, for a kernel that `storesValues`, each element's value into `side`.
