@@ -55,10 +55,11 @@ struct BenchCommand: ParsableCommand {
             try Workloads.coldStartChild(device: target)
             return
         }
-        let isGPU = Device.available.first { $0.device == target }?.isGPU ?? false
+        let info = Device.available.first { $0.device == target }
+        let isGPU = info?.isGPU ?? false
         let harness = Harness(device: target, repetitions: repetitions, warmup: 3)
         let suite = Workloads(harness: harness, gpuSizes: (size ?? (isGPU ? "gpu" : "cpu")) == "gpu")
-        harness.emit(workload: "env", impl: "adjoint", size: NSNull(), extra: ["date": ISO8601DateFormatter().string(from: Date())])
+        harness.emit(workload: "env", impl: "adjoint", size: NSNull(), extra: ["date": ISO8601DateFormatter().string(from: Date()), "command_buffers": info?.recordsCommands ?? false])
         let selected = workloads.isEmpty ? ["W1", "W2", "W3", "W4", "W5", "W6", "W7"] : workloads.map { $0.uppercased() }
         guard mode == "eager" || mode == "jit" else { throw ValidationError("unknown mode \(mode) (eager, jit)") }
         for workload in selected {

@@ -39,6 +39,9 @@ struct Harness {
             "pool_hit_rate": allocations == 0 ? 1.0 : (Double(after.poolHits - before.poolHits) / Double(allocations) * 1000).rounded() / 1000,
             "cpu_fallbacks": after.cpuFallbacks - before.cpuFallbacks,
         ]
+        if after.recordedReplays > before.recordedReplays {
+            ledger["recorded_replays_per_call"] = Double(after.recordedReplays - before.recordedReplays) / Double(Swift.max(count, 1))
+        }
         if let profileBefore, let profileAfter = device.kernelProfile {
             for (key, value) in Harness.profileFields(profileAfter - profileBefore, calls: count) { ledger[key] = value }
         }

@@ -58,6 +58,8 @@ public final class Jit<Output: TensorTree>: Module, @unchecked Sendable {
     public var traceCount: Int { compiled.traceCount }
     /// Calls that replayed a compiled program.
     public var cacheHits: Int { compiled.cacheHits }
+    /// Calls that ran as one recorded submission, and the recordings made for them.
+    public var recordedReplays: (replays: Int, recordings: Int) { compiled.recordedReplays }
     /// The program the last call ran.
     public var lastProgram: JitProgramSummary? { compiled.lastProgram }
 

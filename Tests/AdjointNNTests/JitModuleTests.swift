@@ -49,6 +49,39 @@ import Testing
         return jitted
     }
 
+    @Test func recordedTrainingStepsMatchStepsThatLaunchEachKernel() throws {
+        // Adam on a new batch every step, its program replayed as one recorded submission
+        // (where the OpenCL device records: PoCL does) against the same program launching
+        // each kernel: the variables are the last step's outputs, the batch is copied in.
+        guard let device = TestDevices.requireOpenCL() else { return }
+        func train(recording: Bool) throws -> (losses: [Double], weights: [[Double]], records: Bool, counts: (replays: Int, recordings: Int)) {
+            try withDevice(device) { () throws in
+                let (x, y) = TrainingTests.blobs(on: device)
+                let s = Self.setup("adam")
+                let step = Jit({ x, y in
+                    let (g, v) = s.gv(x, y)
+                    s.optimizer(lr: 0.05, g)
+                    return v
+                }, vars: s.gv.vars() + s.optimizer.vars(), options: JitOptions(recordReplays: recording))
+                var losses: [Double] = []
+                for index in 0..<8 {
+                    let batch = x + Tensor.randomNormal(x.shape, standardDeviation: 0.05, seed: UInt64(100 + index), on: device)
+                    if case .single(let loss) = step(batch, y) { losses.append(try loss.doubles()[0]) }
+                }
+                return (losses, try s.model.vars().tensors().map { try $0.doubles() }, step.lastProgram!.recordsReplays, step.recordedReplays)
+            }
+        }
+        let recorded = try train(recording: true), launched = try train(recording: false)
+        expectClose(recorded.losses, launched.losses, tolerance: 1e-5)
+        for (a, e) in zip(recorded.weights, launched.weights) { expectClose(a, e, tolerance: 1e-5) }
+        #expect(recorded.losses.last! < recorded.losses.first!)
+        #expect(!launched.records && launched.counts.replays == 0)
+        if recorded.records {
+            // Two frames settle into alternating after at most four recordings.
+            #expect(recorded.counts.replays == 8 && recorded.counts.recordings <= 4, "\(recorded.counts)")
+        }
+    }
+
     @Test(arguments: TestDevices.all)
     func jittedMomentumStepEqualsEagerStep(_ device: Device) throws {
         let jitted = try Self.expectJittedMatchesEager("momentum", steps: 6, on: device)

@@ -48,9 +48,13 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
     public var supportsFloat64: Bool
     /// Whether the device is a GPU (as the driver reports it).
     public var isGPU: Bool
+    /// Whether the device records command buffers (`cl_khr_command_buffer`), which jit
+    /// replays programs from (`JitOptions.recordReplays`).
+    public var recordsCommands: Bool
 
     /// Creates a record (backends fill these in).
-    public init(device: Device, name: String, vendor: String, version: String, memoryBytes: Int, supportsFloat64: Bool, isGPU: Bool) {
+    public init(device: Device, name: String, vendor: String, version: String, memoryBytes: Int, supportsFloat64: Bool, isGPU: Bool, recordsCommands: Bool = false) {
+        self.recordsCommands = recordsCommands
         self.device = device
         self.name = name
         self.vendor = vendor
@@ -64,6 +68,7 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
         let gib = Double(memoryBytes) / Double(1 << 30)
         let kind = isGPU ? "GPU" : "CPU"
         return "\(device)\t\(name) (\(vendor)) \(kind), \(String(format: "%.1f", gib)) GiB, fp64 \(supportsFloat64 ? "yes" : "no")"
+            + (recordsCommands ? ", command buffers" : "")
             + (version.isEmpty ? "" : ", \(version)")
     }
 }

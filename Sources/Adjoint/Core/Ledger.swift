@@ -6,6 +6,9 @@ import Foundation
 public struct Ledger: Sendable, Equatable, CustomStringConvertible {
     /// Primitive launches (kernels enqueued, or CPU loops run).
     public var launches = 0
+    /// Recorded programs replayed with one submission each (jit on devices that record;
+    /// `launches` counts their kernels).
+    public var recordedReplays = 0
     /// Bytes copied from the host to the device.
     public var bytesToDevice = 0
     /// Bytes copied from the device to the host.
@@ -33,7 +36,7 @@ public struct Ledger: Sendable, Equatable, CustomStringConvertible {
     public init() {}
 
     public var description: String {
-        "launches \(launches), to device \(bytesToDevice) B, from device \(bytesFromDevice) B, "
+        "launches \(launches) (\(recordedReplays) recorded replays), to device \(bytesToDevice) B, from device \(bytesFromDevice) B, "
             + "programs compiled \(programsCompiled) (cached \(programsLoadedFromCache)), "
             + "CPU fallbacks \(cpuFallbacks), pool hits \(poolHits) misses \(poolMisses), "
             + "live \(liveBytes) B in \(liveBuffers) buffers, peak \(peakBytes) B, pooled \(pooledBytes) B"

@@ -15,9 +15,16 @@ public struct JitOptions: Sendable, Hashable {
     /// Launch adjacent independent fused kernels (an optimizer's per-variable updates) as
     /// one, on backends where that pays (OpenCL GPUs; `HorizontalFusingBackend`).
     public var launchTogether: Bool
+    /// Whether a call replays the program as commands recorded once and submitted with one
+    /// enqueue (OpenCL's `cl_khr_command_buffer`), instead of launching each kernel: nil
+    /// (the default) where launches are what costs (OpenCL GPUs, as `launchTogether`),
+    /// true wherever the device records, false never. See docs/JIT.md, "Recorded replays".
+    public var recordReplays: Bool?
 
     /// Chooses the passes.
-    public init(foldConstants: Bool = true, mergeCommonSubexpressions: Bool = true, eliminateDeadCode: Bool = true, fuseElementwise: Bool = true, reuseBuffers: Bool = true, launchTogether: Bool = true) {
+    public init(foldConstants: Bool = true, mergeCommonSubexpressions: Bool = true, eliminateDeadCode: Bool = true, fuseElementwise: Bool = true, reuseBuffers: Bool = true, launchTogether: Bool = true,
+                recordReplays: Bool? = nil) {
+        self.recordReplays = recordReplays
         self.foldConstants = foldConstants
         self.mergeCommonSubexpressions = mergeCommonSubexpressions
         self.eliminateDeadCode = eliminateDeadCode
@@ -27,7 +34,7 @@ public struct JitOptions: Sendable, Hashable {
     }
 
     /// Every pass off: the program replays exactly what was traced.
-    public static let none = JitOptions(foldConstants: false, mergeCommonSubexpressions: false, eliminateDeadCode: false, fuseElementwise: false, reuseBuffers: false, launchTogether: false)
+    public static let none = JitOptions(foldConstants: false, mergeCommonSubexpressions: false, eliminateDeadCode: false, fuseElementwise: false, reuseBuffers: false, launchTogether: false, recordReplays: false)
 }
 
 /// The static argument of a jitted function that has none.
@@ -109,6 +116,17 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
     public var cacheHits: Int { lock.withLock { hits } }
     /// Programs compiled so far.
     public var cachedPrograms: Int { lock.withLock { cache.count } }
+    /// Calls that ran as one recorded submission (`JitOptions.recordReplays`), and the
+    /// recordings made for them, over every compiled program.
+    public var recordedReplays: (replays: Int, recordings: Int) {
+        lock.withLock {
+            cache.values.reduce((0, 0)) { total, compiled in
+                guard case .program(let program, _) = compiled else { return total }
+                let counts = program.recordedReplays
+                return (total.0 + counts.replays, total.1 + counts.recordings)
+            }
+        }
+    }
     /// The summary of the program the last call ran (nil before the first call, or when
     /// that call ran the function directly).
     public var lastProgram: JitProgramSummary? { lock.withLock { last } }

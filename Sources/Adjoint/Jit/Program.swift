@@ -18,10 +18,14 @@ public struct JitProgramSummary: Sendable, CustomStringConvertible {
     public var slotBytes: Int
     /// Each launch, e.g. `matmul` or `fused(4 ops + reduce.sum)`.
     public var kernels: [String]
+    /// Whether calls replay a recorded command list (one submission per call) where they
+    /// can (`JitOptions.recordReplays`).
+    public var recordsReplays = false
 
     public var description: String {
         "\(tracedSteps) traced steps -> \(launches) launches (\(fusedKernels) fused; folded \(foldedSteps), merged \(mergedSteps), "
             + "dead \(deadSteps), fused away \(fusedAwaySteps)), \(constants) constants, \(slots) buffers (\(slotBytes) B)"
+            + (recordsReplays ? ", recorded replays" : "")
     }
 }
 
@@ -31,6 +35,8 @@ final class JitProgram: @unchecked Sendable {
     let plan: BufferPlan
     let summary: JitProgramSummary
     private let runsOnDevice: [Bool]
+    /// Recorded replays (`RecordedReplays`), where the backend records and it pays.
+    private let replays: RecordedReplays?
     /// Runs of steps launched as one kernel, by their first step (`launchTogether`).
     private let groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)]
 
@@ -71,6 +77,14 @@ final class JitProgram: @unchecked Sendable {
             return backend.supports(call, inputs: step.inputs.map(\.dtype), output: step.dtype)
         }
         summary.launches = graph.steps.count - groups.reduce(0) { $0 + $1.count - 1 }
+        // Recorded commands replay the trace's seeds and cannot fall back to the host.
+        if let backend = backend as? RecordingBackend, backend.canRecord, options.recordReplays ?? backend.recordsByDefault,
+           !graph.steps.isEmpty, runsOnDevice.allSatisfy({ $0 }), !graph.steps.contains(where: { $0.redraw != nil }) {
+            replays = RecordedReplays(backend: backend, graph: graph)
+        } else {
+            replays = nil
+        }
+        summary.recordsReplays = replays != nil
         summary.constants = graph.constants.count
         summary.slots = plan.slotBytes.count
         summary.slotBytes = plan.slotBytes.reduce(0, +)
@@ -92,6 +106,9 @@ final class JitProgram: @unchecked Sendable {
         if ProcessInfo.processInfo.environment["ADJOINT_DUMP_KERNELS"] == "1" { dump() }
     }
 
+    /// Calls replayed from a recording, and recordings made (zeros without recorded replays).
+    var recordedReplays: (replays: Int, recordings: Int) { replays?.counts ?? (0, 0) }
+
     /// Prints every generated kernel (OpenCL source; the CPU interprets the same nodes).
     private func dump() {
         for step in graph.steps {
@@ -108,90 +125,102 @@ final class JitProgram: @unchecked Sendable {
     /// the seeds of the trace (the run right after tracing, which already advanced them).
     func run(_ inputs: [Tensor], freshDraws: Bool) -> [Tensor] {
         let device = graph.device
-        let seeds = freshDraws ? graph.seedStreams.map { $0.nextSeed() } : []
-        func failed(_ error: AdjointError) -> [Tensor] {
-            graph.outputs.map { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: $0.layout) }
-        }
         let bound = inputs.map { $0.value.contiguous() }
         if let failure = bound.lazy.compactMap(\.failure).first ?? graph.constants.lazy.compactMap(\.failure).first { return failed(failure) }
+        if let replays, let outputs = replays.run(self, bound) { return outputs }
+        let seeds = freshDraws ? graph.seedStreams.map { $0.nextSeed() } : []
         var buffers = [DeviceBuffer?](repeating: nil, count: graph.buffers.count)
         for (index, id) in graph.inputs.enumerated() { buffers[id] = bound[index].storage.buffer }
         var slots = [DeviceBuffer?](repeating: nil, count: plan.slotBytes.count)
         do {
             let backend = try DeviceRegistry.shared.backend(for: device)
-            func view(_ operand: JitOperand) -> BufferView {
-                switch operand.ref {
-                case .constant(let id): return BufferView(buffer: graph.constants[id].buffer!, layout: operand.layout, dtype: operand.dtype)
-                case .buffer(let id): return BufferView(buffer: buffers[id]!, layout: operand.layout, dtype: operand.dtype)
-                }
-            }
-            // The memory of buffer `id`: its slot's, allocated on first use.
-            func written(_ id: Int) throws -> DeviceBuffer {
+            // A buffer's memory; a written one takes its slot's, allocated on first use.
+            try launchSteps(on: backend, freshDraws: freshDraws, seeds: seeds) { id in
                 if buffers[id] == nil, let slot = plan.slotOf[id] {
                     if slots[slot] == nil { slots[slot] = try backend.allocate(byteCount: plan.slotBytes[slot]) }
                     buffers[id] = slots[slot]
                 }
                 return buffers[id]!
             }
-            func outputView(_ step: JitStep) throws -> BufferView {
-                BufferView(buffer: try written(step.output), layout: step.layout, dtype: step.dtype)
-            }
-            var index = 0
-            while index < graph.steps.count {
-                if let (group, kernel) = groupAt[index] {
-                    // Groups exist only on backends that launch them (see init).
-                    let members = graph.steps[group]
-                    let outputs = try members.map(outputView)
-                    try (backend as! HorizontalFusingBackend).runHorizontal(kernel, inputs: members.map { $0.inputs.map(view) }, outputs: outputs)
-                    index = group.upperBound
-                    continue
-                }
-                let step = graph.steps[index]
-                let output = try outputView(step)
-                let views = step.inputs.map(view)
-                defer { index += 1 }
-                switch step.kernel {
-                case .primitive(var call):
-                    if freshDraws, case .random(let distribution, _, _) = call {
-                        switch step.redraw {
-                        case .processStream?:
-                            let (seed, offset) = RandomStream.next()
-                            call = .random(distribution, seed: seed, offset: offset)
-                        case .seedStream(let draw)?:
-                            call = .random(distribution, seed: seeds[draw], offset: 0)
-                        case nil:
-                            break
-                        }
-                    }
-                    if step.partialProducts != nil {
-                        try (backend as! SplitProductBackend).matmul(views[0], views[1], output: output, keepPartials: true)
-                    } else if runsOnDevice[index] {
-                        try backend.execute(call, inputs: views, output: output)
-                    } else {
-                        try Dispatch.fallback(call, views, output: output, backend: backend)
-                    }
-                case .fused(let kernel):
-                    // Fusion only ran when the backend fuses (see init).
-                    let side = try step.sideOutput.map { id in
-                        BufferView(buffer: try written(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
-                    }
-                    try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output, side: side)
-                }
-            }
-        } catch let error as AdjointError {
-            return failed(error)
         } catch {
-            return failed(.unsupported("jit replay: \(error)"))
+            return failed(error)
         }
         var storages: [Int: Storage] = [:]
-        return graph.outputs.map { output in
+        return outputs { id in
+            let storage = storages[id] ?? Storage(device: device, dtype: graph.buffers[id].dtype, buffer: buffers[id]!)
+            storages[id] = storage
+            return storage
+        }
+    }
+
+    /// The outputs as tensors, `storage(id)` holding buffer `id`'s values.
+    func outputs(_ storage: (Int) -> Storage) -> [Tensor] {
+        graph.outputs.map { output in
             switch output.ref {
-            case .constant(let id):
-                return Tensor(storage: graph.constants[id], layout: output.layout)
-            case .buffer(let id):
-                let storage = storages[id] ?? Storage(device: device, dtype: graph.buffers[id].dtype, buffer: buffers[id]!)
-                storages[id] = storage
-                return Tensor(storage: storage, layout: output.layout)
+            case .constant(let id): return Tensor(storage: graph.constants[id], layout: output.layout)
+            case .buffer(let id): return Tensor(storage: storage(id), layout: output.layout)
+            }
+        }
+    }
+
+    /// Every output failed with `error` (an environment error while running).
+    func failed(_ error: Error) -> [Tensor] {
+        let error = error as? AdjointError ?? .unsupported("jit replay: \(error)")
+        return graph.outputs.map { Tensor(storage: Storage(device: graph.device, dtype: $0.dtype, failure: error), layout: $0.layout) }
+    }
+
+    /// Launches every step in order (or records them, while the backend records), reading
+    /// and writing `memory(id)`: the memory of graph buffer `id`.
+    func launchSteps(on backend: Backend, freshDraws: Bool, seeds: [UInt64], memory: (Int) throws -> DeviceBuffer) throws {
+        func view(_ operand: JitOperand) throws -> BufferView {
+            switch operand.ref {
+            case .constant(let id): return BufferView(buffer: graph.constants[id].buffer!, layout: operand.layout, dtype: operand.dtype)
+            case .buffer(let id): return BufferView(buffer: try memory(id), layout: operand.layout, dtype: operand.dtype)
+            }
+        }
+        func outputView(_ step: JitStep) throws -> BufferView {
+            BufferView(buffer: try memory(step.output), layout: step.layout, dtype: step.dtype)
+        }
+        var index = 0
+        while index < graph.steps.count {
+            if let (group, kernel) = groupAt[index] {
+                // Groups exist only on backends that launch them (see init).
+                let members = graph.steps[group]
+                let outputs = try members.map(outputView)
+                try (backend as! HorizontalFusingBackend).runHorizontal(kernel, inputs: members.map { try $0.inputs.map(view) }, outputs: outputs)
+                index = group.upperBound
+                continue
+            }
+            let step = graph.steps[index]
+            let output = try outputView(step)
+            let views = try step.inputs.map(view)
+            defer { index += 1 }
+            switch step.kernel {
+            case .primitive(var call):
+                if freshDraws, case .random(let distribution, _, _) = call {
+                    switch step.redraw {
+                    case .processStream?:
+                        let (seed, offset) = RandomStream.next()
+                        call = .random(distribution, seed: seed, offset: offset)
+                    case .seedStream(let draw)?:
+                        call = .random(distribution, seed: seeds[draw], offset: 0)
+                    case nil:
+                        break
+                    }
+                }
+                if step.partialProducts != nil {
+                    try (backend as! SplitProductBackend).matmul(views[0], views[1], output: output, keepPartials: true)
+                } else if runsOnDevice[index] {
+                    try backend.execute(call, inputs: views, output: output)
+                } else {
+                    try Dispatch.fallback(call, views, output: output, backend: backend)
+                }
+            case .fused(let kernel):
+                // Fusion only ran when the backend fuses (see init).
+                let side = try step.sideOutput.map { id in
+                    BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
+                }
+                try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output, side: side)
             }
         }
     }

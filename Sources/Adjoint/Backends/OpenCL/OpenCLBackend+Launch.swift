@@ -312,7 +312,7 @@ extension OpenCLBackend {
             a: try mem(a), ao: a.layout.offset, sab: a.layout.shape[0] == 1 ? 0 : sa[0], sam: sa[1], sak: sa[2],
             b: try mem(b), bo: b.layout.offset, sbb: b.layout.shape[0] == 1 ? 0 : sb[0], sbk: sb[1], sbn: sb[2],
             c: try mem(output), co: output.layout.offset)
-        if !keepPartials && gemmLibrary.runs(m: m, n: n, k: k) && clblastGEMM(operands, dtype: output.dtype, batch: batch, m: m, n: n, k: k) { return }
+        if !keepPartials && recording == nil && gemmLibrary.runs(m: m, n: n, k: k) && clblastGEMM(operands, dtype: output.dtype, batch: batch, m: m, n: n, k: k) { return }
         let (choice, chosen, parts, depth) = try gemmPlan(dtype: output.dtype, batch: batch, m: m, n: n, k: k, rowMajorA: sa[2] == 1)
         precondition(!keepPartials || parts > 1, "matmul: partial products asked of a product that does not split")
         guard parts > 1 else {
@@ -389,20 +389,8 @@ extension OpenCLBackend {
     /// empties the pool and retries once, then throws `outOfMemory`.
     func launch(_ kernel: Kernel, args: [OpenCLArg], global: [Int], local: [Int]?) throws {
         guard global.allSatisfy({ $0 > 0 }) else { return }
-        for (index, arg) in args.enumerated() {
-            let status: cl_int
-            let slot = cl_uint(index)
-            switch arg {
-            case .mem(var value): status = clSetKernelArg(kernel.handle, slot, MemoryLayout<cl_mem>.size, &value)
-            case .int(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
-            case .uint(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
-            case .float(var value): status = clSetKernelArg(kernel.handle, slot, 4, &value)
-            case .double(var value): status = clSetKernelArg(kernel.handle, slot, 8, &value)
-            case .uchar(var value): status = clSetKernelArg(kernel.handle, slot, 1, &value)
-            case .ints(let values): status = values.withUnsafeBytes { clSetKernelArg(kernel.handle, slot, $0.count, $0.baseAddress) }
-            }
-            try OpenCLStatus.check(status, "clSetKernelArg(\(kernel.name), \(index))")
-        }
+        if let recording { return try recordLaunch(kernel, args: args, global: global, local: local, into: recording) }
+        try setArgs(kernel.handle, named: kernel.name, args)
         var globalSize = global
         var localSize = local ?? []
         for attempt in 0..<2 {
@@ -425,5 +413,23 @@ extension OpenCLBackend {
             if attempt == 0 { pool.empty() }
         }
         throw AdjointError.outOfMemory(device: "\(device) (\(info.name))", bytes: 0)
+    }
+
+    /// Sets a kernel's arguments (lock held).
+    func setArgs(_ handle: cl_kernel, named name: String, _ args: [OpenCLArg]) throws {
+        for (index, arg) in args.enumerated() {
+            let status: cl_int
+            let slot = cl_uint(index)
+            switch arg {
+            case .mem(var value): status = clSetKernelArg(handle, slot, MemoryLayout<cl_mem>.size, &value)
+            case .int(var value): status = clSetKernelArg(handle, slot, 4, &value)
+            case .uint(var value): status = clSetKernelArg(handle, slot, 4, &value)
+            case .float(var value): status = clSetKernelArg(handle, slot, 4, &value)
+            case .double(var value): status = clSetKernelArg(handle, slot, 8, &value)
+            case .uchar(var value): status = clSetKernelArg(handle, slot, 1, &value)
+            case .ints(let values): status = values.withUnsafeBytes { clSetKernelArg(handle, slot, $0.count, $0.baseAddress) }
+            }
+            try OpenCLStatus.check(status, "clSetKernelArg(\(name), \(index))")
+        }
     }
 }

@@ -59,7 +59,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     var pendingEvents: [(name: String, event: cl_event)] = []
     /// The device time read from finished events so far (profiling only).
     var profile = KernelProfile()
-    private var stats = Ledger()
+    var stats = Ledger()
     private var programs: [String: cl_program] = [:]
     private var kernels: [String: Kernel] = [:]
     /// jit's fused kernels by what they compute, so a replay skips generating their source.
@@ -69,6 +69,12 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Whether jit runs its launch-saving passes here (`FusingBackend.launchBound`): on
     /// GPUs, or where `ADJOINT_JIT_TOGETHER=1|0` says (the test script turns it on for PoCL).
     lazy var launchBound: Bool = ProcessInfo.processInfo.environment["ADJOINT_JIT_TOGETHER"].map { $0 == "1" } ?? info.isGPU
+    /// `cl_khr_command_buffer` on this device (nil: `commandBufferSupport` says why not).
+    let commandBuffers: OpenCLCommandBufferAPI?
+    /// "cl_khr_command_buffer", or why command buffers are not used here.
+    let commandBufferSupport: String
+    /// The command buffer launches go into instead of the queue (`record`; lock held).
+    var recording: OpenCLCommandBuffer?
 
     /// A created kernel and the work-group size it launches with.
     struct Kernel {
@@ -114,6 +120,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         }
         self.context = context
         self.queue = queue
+        (commandBuffers, commandBufferSupport) = OpenCLCommandBufferAPI.load(platform: found.platform, device: found.device, queueProperties: properties)
         programCache = OpenCLProgramCache(directory: cacheDirectory, platformName: found.platformName, deviceName: found.deviceName, driverVersion: found.driverVersion)
         buildOptions = "-cl-std=CL1.2" + (found.info.supportsFloat64 ? " -DADJOINT_FP64=1" : "")
         let maxAlloc: cl_ulong = OpenCLRuntime.deviceValue(found.device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE)) ?? 0
@@ -133,7 +140,10 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
 
     func allocate(byteCount: Int) throws -> DeviceBuffer {
         precondition(byteCount >= 0, "allocate: negative byte count \(byteCount)")
-        return try pool.allocate(byteCount: byteCount, deviceName: "\(device) (\(info.name))")
+        let buffer = try pool.allocate(byteCount: byteCount, deviceName: "\(device) (\(info.name))")
+        // Memory a recorded launch uses lives as long as the recording.
+        if let recording = lock.withLock({ recording }) { recording.held.append(buffer) }
+        return buffer
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, to buffer: DeviceBuffer) throws {
@@ -142,6 +152,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         guard bytes.count > 0, let base = bytes.baseAddress else { return }
         lock.lock()
         defer { lock.unlock() }
+        try requireNotRecording("write")
         try OpenCLStatus.check(clEnqueueWriteBuffer(queue, target.mem, cl_bool(CL_TRUE), 0, bytes.count, base, 0, nil, nil), "clEnqueueWriteBuffer(\(bytes.count) bytes)")
         stats.bytesToDevice += bytes.count
     }
@@ -151,6 +162,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         precondition(bytes.count <= source.byteCount, "read: \(bytes.count) bytes from a \(source.byteCount)-byte buffer")
         lock.lock()
         defer { lock.unlock() }
+        try requireNotRecording("read")
         guard bytes.count > 0, let base = bytes.baseAddress else {
             try OpenCLStatus.check(clFinish(queue), "clFinish")
             return
@@ -163,6 +175,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     func synchronize() throws {
         lock.lock()
         defer { lock.unlock() }
+        try requireNotRecording("synchronize")
         try OpenCLStatus.check(clFinish(queue), "clFinish")
         if profiling { harvestEvents() }
     }

@@ -91,7 +91,8 @@ enum OpenCLRuntime {
                     device: .opencl(found.count), name: name, vendor: vendor,
                     version: "\(platformName) \(version)".trimmingCharacters(in: .whitespaces),
                     memoryBytes: Int(clamping: memory), supportsFloat64: fp64,
-                    isGPU: type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0)
+                    isGPU: type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0,
+                    recordsCommands: extensions.split(separator: " ").contains("cl_khr_command_buffer"))
                 found.append(Found(platform: platform, device: device, info: info, platformName: platformName, deviceName: name, driverVersion: driver))
             }
         }
