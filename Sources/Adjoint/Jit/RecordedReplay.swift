@@ -101,7 +101,8 @@ final class RecordedReplays: @unchecked Sendable {
     var counts: (replays: Int, recordings: Int) { lock.withLock { (replayed, recorded) } }
 
     /// Replays `program` on the contiguous `inputs` with one submission, or nil when it
-    /// should launch its kernels instead (no frame can run, or recording failed).
+    /// should launch its kernels instead (no frame can run, or recording or replaying
+    /// failed: then it stops recording).
     func run(_ program: JitProgram, _ inputs: [Tensor]) -> [Tensor]? {
         lock.lock()
         defer { lock.unlock() }
@@ -147,7 +148,9 @@ final class RecordedReplays: @unchecked Sendable {
                 storages[id] = Storage(device: graph.device, dtype: graph.buffers[id].dtype, buffer: copy)
             }
         } catch {
-            return program.failed(error)
+            // Nothing the caller sees was written: the kernels launch one by one instead.
+            stop("replay failed: \(error)")
+            return nil
         }
         let inputIndex = Dictionary(graph.inputs.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         frame.handedOut = [:]
