@@ -95,6 +95,33 @@ import Testing
         #expect(counts.replays == 10 && counts.recordings == 3, "\(counts)")
     }
 
+    @Test func edgeCasesReplayLikeLaunchedPrograms() throws {
+        // A rank-0 input, an empty one, int32 and bool values, one tensor passed twice, a
+        // transposed view (made contiguous per call), outputs that are an input and a
+        // constant, and a program whose only kernels have nothing to do.
+        guard let device = Self.recordingDevice() else { return }
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let scaled = t[3] * t[0] + t[4]
+            let counts = (t[2] .> 2).cast(to: .int32) + t[2]
+            return [scaled.sum(axis: 0), t[1] * 2, counts, (t[2] .== 3), t[5].exp(), t[2], Tensor(7 as Float, on: t[0].device)]
+        }
+        let recorded = jit(options: JitOptions(recordReplays: true), function)
+        let launched = jit(options: JitOptions(recordReplays: false), function)
+        let empty = Tensor.zeros([0, 3], on: device), ints = Tensor([1, 2, 3, 4] as [Int32], on: device)
+        for call in 0..<4 {
+            let x = Tensor.randomNormal([6, 5], seed: UInt64(80 + call), on: device)
+            let inputs = [Tensor(Float(call) + 0.5, on: device), empty, ints, x, x, Tensor.randomNormal([4, 3], seed: 90, on: device).transposed()]
+            for (index, (got, want)) in zip(recorded(inputs), launched(inputs)).enumerated() {
+                #expect(got.shape == want.shape && got.dtype == want.dtype, "call \(call), output \(index)")
+                expectClose(got, try want.doubles(), tolerance: 1e-6, "call \(call), output \(index)")
+            }
+        }
+        #expect(recorded.recordedReplays.replays == 4, "\(recorded.recordedReplays)")
+        let nothing = jit(options: JitOptions(recordReplays: true)) { (t: Tensor) in t * 3 }
+        for _ in 0..<2 { #expect(try nothing(empty).doubles().isEmpty) }
+        #expect(nothing.recordedReplays.replays == 0, "a program with no launches has nothing to record")
+    }
+
     @Test(arguments: TestDevices.all)
     func programsThatCannotRecordLaunchEachKernel(_ device: Device) throws {
         // Fresh random draws take new seeds per call, which recorded arguments cannot.

@@ -219,6 +219,7 @@ final class RecordedReplays: @unchecked Sendable {
         let commands = try backend.record {
             try program.launchSteps(on: backend, freshDraws: false, seeds: []) { id in memory[id]! }
         }
+        guard commands.commandCount > 0 else { throw AdjointError.unsupported("recording: the program launches nothing (empty tensors)") }
         return Frame(commands: commands, bindings: bindings, staged: staged, memory: memory)
     }
 
