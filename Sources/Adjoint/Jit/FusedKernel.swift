@@ -219,14 +219,26 @@ protocol FusingBackend: Backend {
     /// together): GPUs. On the CPU and PoCL they cost time (PoCL: W3's jitted step 162 against
     /// 62 ms, its six SGD updates as one branching kernel 60 times slower).
     var launchBound: Bool { get }
+    /// What `runFused` looks up for `kernel` (its compiled kernel), for a program to keep
+    /// per step so that replays skip hashing the kernel: nil where nothing is looked up, or
+    /// where building failed (`runFused` then reports it).
+    func prepare(_ kernel: FusedKernel) -> AnyObject?
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`,
-    /// and, for a kernel that `storesValues`, each element's value into `side`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView?) throws
+    /// and, for a kernel that `storesValues`, each element's value into `side`; `prepared`
+    /// is what `prepare(kernel)` returned, if anything.
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, side: BufferView?) throws
 }
 
 extension CPUBackend: FusingBackend {
     /// The CPU's launches are function calls.
     var launchBound: Bool { false }
+
+    /// The CPU interprets the nodes: nothing to look up.
+    func prepare(_ kernel: FusedKernel) -> AnyObject? { nil }
+
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, side: BufferView?) throws {
+        runFused(kernel, inputs: inputs, output: output, side: side)
+    }
 }
 extension OpenCLBackend: FusingBackend {}
 

@@ -36,8 +36,11 @@ struct HorizontalKernel: Hashable {
 
 /// A backend that launches several independent fused kernels as one (`HorizontalKernel`).
 protocol HorizontalFusingBackend: FusingBackend {
-    /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]`.
-    func runHorizontal(_ kernel: HorizontalKernel, inputs: [[BufferView]], outputs: [BufferView]) throws
+    /// What `runHorizontal` looks up for `kernel`, kept per step like `prepare(_: FusedKernel)`.
+    func prepare(_ kernel: HorizontalKernel) -> AnyObject?
+    /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]`;
+    /// `prepared` is what `prepare(kernel)` returned, if anything.
+    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView]) throws
 }
 
 extension JitGraph {

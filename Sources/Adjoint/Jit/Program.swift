@@ -39,6 +39,8 @@ final class JitProgram: @unchecked Sendable {
     private let replays: RecordedReplays?
     /// Runs of steps launched as one kernel, by their first step (`launchTogether`).
     private let groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)]
+    /// Per step: what the backend looked up for its generated kernel (`FusingBackend.prepare`).
+    private let prepared: [AnyObject?]
 
     init(graph traced: JitGraph, options: JitOptions) {
         var graph = traced
@@ -71,6 +73,11 @@ final class JitProgram: @unchecked Sendable {
             }
         }
         self.groupAt = groupAt
+        prepared = graph.steps.indices.map { index in
+            if let group = groupAt[index] { return (backend as? HorizontalFusingBackend)?.prepare(group.kernel) }
+            guard case .fused(let kernel) = graph.steps[index].kernel, groupAt.values.allSatisfy({ !$0.steps.contains(index) }) else { return nil }
+            return (backend as? FusingBackend)?.prepare(kernel)
+        }
         plan = BufferPlan(graph: graph, reuse: options.reuseBuffers, groups: groups)
         runsOnDevice = graph.steps.map { step in
             guard let call = step.primitive, let backend else { return true }
@@ -187,7 +194,7 @@ final class JitProgram: @unchecked Sendable {
                 // Groups exist only on backends that launch them (see init).
                 let members = graph.steps[group]
                 let outputs = try members.map(outputView)
-                try (backend as! HorizontalFusingBackend).runHorizontal(kernel, inputs: members.map { try $0.inputs.map(view) }, outputs: outputs)
+                try (backend as! HorizontalFusingBackend).runHorizontal(kernel, prepared: prepared[index], inputs: members.map { try $0.inputs.map(view) }, outputs: outputs)
                 index = group.upperBound
                 continue
             }
@@ -220,7 +227,7 @@ final class JitProgram: @unchecked Sendable {
                 let side = try step.sideOutput.map { id in
                     BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
                 }
-                try (backend as! FusingBackend).runFused(kernel, inputs: views, output: output, side: side)
+                try (backend as! FusingBackend).runFused(kernel, prepared: prepared[index], inputs: views, output: output, side: side)
             }
         }
     }

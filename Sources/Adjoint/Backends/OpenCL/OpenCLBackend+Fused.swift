@@ -7,13 +7,28 @@ import COpenCL
 extension OpenCLBackend {
     /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
     /// into the source) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
+    /// The compiled kernel, boxed for a program to keep (nil when building fails).
+    func prepare(_ kernel: FusedKernel) -> AnyObject? {
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)) }
+    }
+
+    func prepare(_ kernel: HorizontalKernel) -> AnyObject? {
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)) }
+    }
+
+    /// A kernel looked up once for a program step.
+    final class PreparedKernel {
+        let kernel: Kernel
+        init(_ kernel: Kernel) { self.kernel = kernel }
+    }
+
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject? = nil, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
         precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
         try requireIndexable(inputs)
         try requireIndexable(CollectionOfOne(output))
         lock.lock()
         defer { lock.unlock() }
-        let k = try generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)
+        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)
         let count = kernel.outputCount
         guard count > 0 else { return }
         let args: [OpenCLArg] = try [.mem(mem(output))] + (side.map { [.mem(try mem($0))] } ?? []) + inputs.map { .mem(try mem($0)) }
@@ -49,14 +64,14 @@ extension OpenCLBackend {
 
 extension OpenCLBackend: HorizontalFusingBackend {
     /// Launches the members of `kernel` as one kernel over their concatenated index spaces.
-    func runHorizontal(_ kernel: HorizontalKernel, inputs: [[BufferView]], outputs: [BufferView]) throws {
+    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView]) throws {
         let counts = kernel.members.map(\.outputCount)
         let total = counts.reduce(0, +)
         guard total < Int(Int32.max) else { throw AdjointError.unsupported("horizontal kernel on \(device): 2^31 elements or more") }
         try requireIndexable(inputs.joined())
         lock.lock()
         defer { lock.unlock() }
-        let k = try generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)
+        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)
         guard total > 0 else { return }
         var args: [OpenCLArg] = []
         for (m, output) in outputs.enumerated() {
