@@ -370,6 +370,60 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func rowWorkOfSoftmaxCrossEntropyRunsAsOneLaunch(_ device: Device) throws {
+        // Cross-entropy over [batch, classes] with its gradient: the row max, exponential
+        // sum, log-sum-exp, picked log-probability and gradient kernels each read only their
+        // own row of what the one before wrote, so with the launch-saving passes they run as
+        // one launch with a work-item per row, the mean over the batch moved after them.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let loss = { (logits: Tensor) -> Tensor in
+                let hits = t[1].unsqueezed(axis: -1) .== Tensor.indices(10, on: logits.device)
+                return -Tensor.where(hits, logits.logSoftmax(axis: -1), Tensor.constant(0, dtype: .float32, on: logits.device)).sum(axes: [-1]).mean()
+            }
+            let (value, gradient) = valueAndGrad(loss)(t[0] * 2)
+            return [value, gradient]
+        }
+        let inputs = [Tensor.randomNormal([48, 10], seed: 41, on: device), Tensor.randomInt([48], low: 0, high: 10, seed: 42, on: device)]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        let kernels = compiled.lastProgram!.kernels
+        let rows = kernels.first { $0.hasPrefix("rows(") }
+        if launchSaving(device) {
+            #expect((rows?.components(separatedBy: "fused(").count ?? 0) - 1 >= 4, "\(kernels)")
+        } else {
+            #expect(rows == nil, "\(kernels)")
+        }
+        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[1].doubles() }
+        #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
+    }
+
+    @Test(arguments: TestDevices.all)
+    func rowKernelsNeverReadAnotherRowOfTheirOwnResults(_ device: Device) throws {
+        // exp(x) read along its rows and along its columns: only the row reader may share
+        // the producer's launch (a work-item would read rows other work-items write).
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let y = (t[0] * 0.3).exp()
+            return [y.sum(axis: 1), (y.transposed() + 1).sum(axis: 1), (y * t[1]).max(axis: 1)]
+        }
+        let inputs = [Tensor.randomNormal([24, 24], seed: 43, on: device), Tensor.randomNormal([24, 1], seed: 44, on: device)]
+        let compiled = jit(function)
+        for _ in 0..<2 {
+            for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+                expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+            }
+        }
+        let rows = 24, contiguous = Layout(contiguous: [rows, 24])
+        #expect(JitGraph.readsOwnRow(contiguous, shape: [rows, 24], rows: rows, rowSize: 24))
+        #expect(JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [1, 0], offset: 0), shape: [rows, 24], rows: rows, rowSize: 1), "a per-row value broadcast along the row")
+        #expect(JitGraph.readsOwnRow(Layout(contiguous: [rows]), shape: [rows], rows: rows, rowSize: 1))
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [1, 24], offset: 0), shape: [rows, 24], rows: rows, rowSize: 24), "transposed")
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [24, 1], offset: 24), shape: [rows, 24], rows: rows, rowSize: 24), "shifted a row")
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 12], strides: [12, 1], offset: 0), shape: [rows, 12], rows: rows, rowSize: 24), "half rows")
+    }
+
+    @Test(arguments: TestDevices.all)
     func reductionsJoinTheProducerTheyShareWithLaterSteps(_ device: Device) throws {
         // exp(x/2) read by its row sum, its row max and a later product; exp(w/10) read by
         // its column sum and a later product: with the launch-saving passes (OpenCL GPUs)
@@ -504,7 +558,9 @@ import Testing
         let compiled = jit(relu), unfused = jit(options: JitOptions(fuseElementwise: false), relu)
         for (a, e) in zip(compiled(x), relu(x)) { expectClose(a, try e.doubles(), tolerance: 1e-5) }
         _ = unfused(x)
-        #expect(compiled.lastProgram!.kernels == ["fused(3 ops)", "fused(4 ops + reduce.sum)"], "\(compiled.lastProgram!.kernels)")
+        // With the launch-saving passes the two share a launch, a work-item per row.
+        let kernels = launchSaving(device) ? ["rows(fused(3 ops), fused(4 ops + reduce.sum))"] : ["fused(3 ops)", "fused(4 ops + reduce.sum)"]
+        #expect(compiled.lastProgram!.kernels == kernels, "\(compiled.lastProgram!.kernels)")
         #expect(unfused.lastProgram!.launches == 6)
         let expCompiled = jit(exponential)
         for (a, e) in zip(expCompiled(x[0]), exponential(x[0])) { expectClose(a, try e.doubles(), tolerance: 1e-5) }

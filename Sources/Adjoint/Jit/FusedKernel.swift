@@ -158,12 +158,12 @@ struct FusedKernel: Hashable {
     }
 
     /// The epilogue's statements for output `element`, its values named `w0`, `w1`, ….
-    private func epilogueStatements(element: String) -> String {
+    func epilogueStatements(element: String, operandPrefix: String = "in") -> String {
         var lines: [String] = []
         for (index, node) in epilogue.enumerated() {
             let type = FusedKernel.cType(epilogueTypes[index])
             if case .load(let operand) = node {
-                let value = operand < 0 ? "acc" : "in\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: epilogueShape, element: element))]"
+                let value = operand < 0 ? "acc" : "\(operandPrefix)\(operand)[\(FusedKernel.indexExpression(operands[operand], shape: epilogueShape, element: element))]"
                 lines.append("    \(type) w\(index) = \(value);")
             } else {
                 lines.append("    \(type) w\(index) = \(FusedKernel.expression(node, type: epilogueTypes[index], prefix: "w"));")
@@ -172,8 +172,21 @@ struct FusedKernel: Hashable {
         return lines.joined(separator: "\n")
     }
 
+    /// The accumulator's initial value and the statement folding the last node into it.
+    func accumulation(_ op: ReduceOp) -> (initial: String, combine: String) {
+        let last = nodes.count - 1
+        switch op {
+        case .max: return ("-INFINITY", "acc = BI_max(acc, v\(last));")
+        case .min: return ("INFINITY", "acc = BI_min(acc, v\(last));")
+        default: return ("0.0f", "acc += v\(last);")
+        }
+    }
+
+    /// The type of the value written per output (the epilogue's last, else the last node's).
+    var outputType: DType { epilogueTypes.last ?? types.last! }
+
     private var openCLBody: String {
-        let parameters = (["__global \(FusedKernel.cType(epilogueTypes.last ?? types.last!))* out"] + (storedNode.map { ["__global \(FusedKernel.cType(types[$0]))* side"] } ?? [])
+        let parameters = (["__global \(FusedKernel.cType(outputType))* out"] + (storedNode.map { ["__global \(FusedKernel.cType(types[$0]))* side"] } ?? [])
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
         let store = storedNode.map { "    side[e] = v\($0);\n" } ?? ""
@@ -184,12 +197,7 @@ struct FusedKernel: Hashable {
             return "(\(parameters), int n) {\n    int e = get_global_id(0);\n    if (e >= n) return;\n"
                 + statements(element: "e") + "\n    out[e] = v\(last);\n}\n"
         }
-        let (initial, combine): (String, String)
-        switch reduction.op {
-        case .max: (initial, combine) = ("-INFINITY", "acc = BI_max(acc, v\(last));")
-        case .min: (initial, combine) = ("INFINITY", "acc = BI_min(acc, v\(last));")
-        default: (initial, combine) = ("0.0f", "acc += v\(last);")
-        }
+        let (initial, combine) = accumulation(reduction.op)
         if rowGroups {
             let fold: String
             switch reduction.op {

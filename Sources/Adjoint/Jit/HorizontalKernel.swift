@@ -46,23 +46,24 @@ protocol HorizontalFusingBackend: FusingBackend {
 extension JitGraph {
     /// Runs of adjacent fused elementwise steps that can launch together (at most
     /// `limit` each): no step reads or writes a buffer another step of the run writes.
-    func horizontalGroups(limit: Int = 16) -> [Range<Int>] {
-        func elementwise(_ step: JitStep) -> Bool {
-            if case .fused(let kernel) = step.kernel { return kernel.reduction == nil }
+    /// Steps in `taken` (row kernels' members) never join.
+    func horizontalGroups(limit: Int = 16, taken: Set<Int> = []) -> [Range<Int>] {
+        func elementwise(_ index: Int) -> Bool {
+            if case .fused(let kernel) = steps[index].kernel { return kernel.reduction == nil && !taken.contains(index) }
             return false
         }
         func reads(_ step: JitStep) -> Set<Int> { Set(step.inputs.compactMap(\.bufferID)) }
         var groups: [Range<Int>] = []
         var start = 0
         while start < steps.count {
-            guard elementwise(steps[start]) else {
+            guard elementwise(start) else {
                 start += 1
                 continue
             }
             var written: Set<Int> = [steps[start].output]
             var read = reads(steps[start])
             var end = start + 1
-            while end < steps.count, end - start < limit, elementwise(steps[end]) {
+            while end < steps.count, end - start < limit, elementwise(end) {
                 let step = steps[end], stepReads = reads(step)
                 guard stepReads.isDisjoint(with: written), !read.contains(step.output), !written.contains(step.output) else { break }
                 written.insert(step.output)

@@ -38,7 +38,15 @@ final class JitProgram: @unchecked Sendable {
     /// Recorded replays (`RecordedReplays`), where the backend records and it pays.
     private let replays: RecordedReplays?
     /// Runs of steps launched as one kernel, by their first step (`launchTogether`).
-    private let groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)]
+    private let groupAt: [Int: (steps: Range<Int>, kernel: GroupKernel)]
+
+    /// The kernel a run of steps launches as.
+    private enum GroupKernel {
+        /// Independent elementwise kernels (`HorizontalKernel`).
+        case together(HorizontalKernel)
+        /// Kernels over the rows of one domain, a work-item per row (`RowKernel`).
+        case rows(RowKernel)
+    }
     /// Per step: what the backend looked up for its generated kernel (`FusingBackend.prepare`).
     private let prepared: [AnyObject?]
 
@@ -61,22 +69,37 @@ final class JitProgram: @unchecked Sendable {
             }
         }
         var groups: [Range<Int>] = []
-        var groupAt: [Int: (steps: Range<Int>, kernel: HorizontalKernel)] = [:]
-        if options.fuseElementwise && options.launchTogether && launchBound, backend is HorizontalFusingBackend {
-            groups = graph.horizontalGroups()
-            for group in groups {
-                let members = graph.steps[group].map { step -> FusedKernel in
-                    guard case .fused(let kernel) = step.kernel else { preconditionFailure("horizontal group of a primitive step") }
-                    return kernel
-                }
-                groupAt[group.lowerBound] = (group, HorizontalKernel(members: members))
+        var groupAt: [Int: (steps: Range<Int>, kernel: GroupKernel)] = [:]
+        func members(_ group: Range<Int>) -> [FusedKernel] {
+            graph.steps[group].map { step in
+                guard case .fused(let kernel) = step.kernel else { preconditionFailure("a launch group of a primitive step") }
+                return kernel
             }
         }
+        if options.fuseElementwise && options.launchTogether && launchBound, backend is RowFusingBackend {
+            // Before anything is planned: the pass reorders steps.
+            for group in graph.rowGroups() {
+                groupAt[group.lowerBound] = (group, .rows(RowKernel(rows: JitGraph.rowShape(graph.steps[group.lowerBound])!.rows, members: members(group))))
+                groups.append(group)
+            }
+        }
+        if options.fuseElementwise && options.launchTogether && launchBound, backend is HorizontalFusingBackend {
+            for group in graph.horizontalGroups(taken: Set(groups.joined())) {
+                groupAt[group.lowerBound] = (group, .together(HorizontalKernel(members: members(group))))
+                groups.append(group)
+            }
+        }
+        groups.sort { $0.lowerBound < $1.lowerBound }
         self.groupAt = groupAt
+        let grouped = Set(groups.joined())
         prepared = graph.steps.indices.map { index in
-            if let group = groupAt[index] { return (backend as? HorizontalFusingBackend)?.prepare(group.kernel) }
-            guard case .fused(let kernel) = graph.steps[index].kernel, groupAt.values.allSatisfy({ !$0.steps.contains(index) }) else { return nil }
-            return (backend as? FusingBackend)?.prepare(kernel)
+            switch groupAt[index]?.kernel {
+            case .together(let kernel)?: return (backend as? HorizontalFusingBackend)?.prepare(kernel)
+            case .rows(let kernel)?: return (backend as? RowFusingBackend)?.prepare(kernel)
+            case nil:
+                guard case .fused(let kernel) = graph.steps[index].kernel, !grouped.contains(index) else { return nil }
+                return (backend as? FusingBackend)?.prepare(kernel)
+            }
         }
         plan = BufferPlan(graph: graph, reuse: options.reuseBuffers, groups: groups)
         runsOnDevice = graph.steps.map { step in
@@ -105,9 +128,10 @@ final class JitProgram: @unchecked Sendable {
             }
         }
         for group in groups.reversed() {
-            summary.kernels.replaceSubrange(group, with: ["together(" + summary.kernels[group].joined(separator: ", ") + ")"])
+            let kind = if case .rows? = groupAt[group.lowerBound]?.kernel { "rows" } else { "together" }
+            summary.kernels.replaceSubrange(group, with: ["\(kind)(" + summary.kernels[group].joined(separator: ", ") + ")"])
         }
-        summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") || $0.hasPrefix("together") }.count
+        summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") || $0.hasPrefix("together") || $0.hasPrefix("rows") }.count
         self.graph = graph
         self.summary = summary
         if ProcessInfo.processInfo.environment["ADJOINT_DUMP_KERNELS"] == "1" { dump() }
@@ -188,13 +212,21 @@ final class JitProgram: @unchecked Sendable {
         func outputView(_ step: JitStep) throws -> BufferView {
             BufferView(buffer: try memory(step.output), layout: step.layout, dtype: step.dtype)
         }
+        func sideView(_ step: JitStep) throws -> BufferView? {
+            try step.sideOutput.map { id in BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype) }
+        }
         var index = 0
         while index < graph.steps.count {
             if let (group, kernel) = groupAt[index] {
                 // Groups exist only on backends that launch them (see init).
                 let members = graph.steps[group]
-                let outputs = try members.map(outputView)
-                try (backend as! HorizontalFusingBackend).runHorizontal(kernel, prepared: prepared[index], inputs: members.map { try $0.inputs.map(view) }, outputs: outputs)
+                let outputs = try members.map(outputView), inputs = try members.map { try $0.inputs.map(view) }
+                switch kernel {
+                case .together(let kernel):
+                    try (backend as! HorizontalFusingBackend).runHorizontal(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs)
+                case .rows(let kernel):
+                    try (backend as! RowFusingBackend).runRows(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs, sides: members.map(sideView))
+                }
                 index = group.upperBound
                 continue
             }
@@ -224,10 +256,7 @@ final class JitProgram: @unchecked Sendable {
                 }
             case .fused(let kernel):
                 // Fusion only ran when the backend fuses (see init).
-                let side = try step.sideOutput.map { id in
-                    BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype)
-                }
-                try (backend as! FusingBackend).runFused(kernel, prepared: prepared[index], inputs: views, output: output, side: side)
+                try (backend as! FusingBackend).runFused(kernel, prepared: prepared[index], inputs: views, output: output, side: try sideView(step))
             }
         }
     }

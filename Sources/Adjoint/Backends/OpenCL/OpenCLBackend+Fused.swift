@@ -16,6 +16,10 @@ extension OpenCLBackend {
         lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)) }
     }
 
+    func prepare(_ kernel: RowKernel) -> AnyObject? {
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &rowKernels, name: kernel.name, source: kernel.openCLSource)) }
+    }
+
     /// A kernel looked up once for a program step.
     final class PreparedKernel {
         let kernel: Kernel
@@ -81,4 +85,23 @@ extension OpenCLBackend: HorizontalFusingBackend {
         args += counts.map { .int(i32($0)) }
         try launch(k, args: args, global: [roundUp(total, k.local)], local: [k.local])
     }
+
+    /// Launches `kernel` with a work-item per row; member `m` reads `inputs[m]` and writes
+    /// `outputs[m]` (and `sides[m]`, for a member that stores its values).
+    func runRows(_ kernel: RowKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView], sides: [BufferView?]) throws {
+        try requireIndexable(inputs.joined())
+        try requireIndexable(outputs)
+        lock.lock()
+        defer { lock.unlock() }
+        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &rowKernels, name: kernel.name, source: kernel.openCLSource)
+        var args: [OpenCLArg] = []
+        for (m, output) in outputs.enumerated() {
+            args.append(.mem(try mem(output)))
+            if let side = sides[m] { args.append(.mem(try mem(side))) }
+            for input in inputs[m] { args.append(.mem(try mem(input))) }
+        }
+        try launch(k, args: args, global: [roundUp(kernel.rows, k.local)], local: [k.local])
+    }
 }
+
+extension OpenCLBackend: RowFusingBackend {}

@@ -66,6 +66,8 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     var fusedKernels: [FusedKernel: Kernel] = [:]
     /// jit's horizontal kernels, likewise.
     var horizontalKernels: [HorizontalKernel: Kernel] = [:]
+    /// jit's row kernels, likewise.
+    var rowKernels: [RowKernel: Kernel] = [:]
     /// Whether jit runs its launch-saving passes here (`FusingBackend.launchBound`): on
     /// GPUs, or where `ADJOINT_JIT_TOGETHER=1|0` says (the test script turns it on for PoCL).
     lazy var launchBound: Bool = ProcessInfo.processInfo.environment["ADJOINT_JIT_TOGETHER"].map { $0 == "1" } ?? info.isGPU

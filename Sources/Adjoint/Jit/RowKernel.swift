@@ -1,0 +1,159 @@
+/// Fused kernels over the rows of one `[rows, width]` domain, launched as one with a
+/// work-item per row that runs each kernel's share of its row in turn.
+///
+/// Softmax cross-entropy over `[batch, classes]` is a chain of small kernels (the row max,
+/// the sum of exponentials, the log-sum-exp, the picked log-probability, the gradient),
+/// each reading what the one before wrote for the same row: with the rows owned by one
+/// work-item, the chain needs no launch between its links. Intermediate results still go
+/// through memory (a work-item reads back its own writes), so only launches are saved:
+/// a pass for GPUs (`FusingBackend.launchBound`). Members are a row reduction of
+/// `[rows, length]` folded by one work-item per row, or an elementwise kernel over
+/// `[rows]` or `[rows, width]` (width at most `maxWidth`); a member reads another's
+/// output only at its own row (`JitGraph.rowGroups`).
+struct RowKernel: Hashable {
+    var rows: Int
+    /// The kernels, in program order.
+    var members: [FusedKernel]
+
+    /// The widest elementwise row a work-item walks.
+    static let maxWidth = 64
+
+    /// A stable name from the generated source (`jit_r5_<hash>`: five kernels per row).
+    var name: String {
+        let hash = OpenCLProgramCache.fnv1a(Array(body(name: "").utf8))
+        return "jit_r\(members.count)_" + String(hash, radix: 16)
+    }
+
+    /// The complete OpenCL program: the functor macros, then the kernel.
+    var openCLSource: String { FusedKernel.functors + "\n" + body(name: name) }
+
+    private func body(name: String) -> String {
+        var parameters: [String] = []
+        for (m, member) in members.enumerated() {
+            parameters.append("__global \(FusedKernel.cType(member.outputType))* out\(m)")
+            if let stored = member.storedNode { parameters.append("__global \(FusedKernel.cType(member.types[stored]))* side\(m)") }
+            parameters += member.operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\(m)_\($0.offset)" }
+        }
+        var text = "__kernel void \(name)(\(parameters.joined(separator: ", "))) {\n    int j = get_global_id(0);\n    if (j >= \(rows)) return;\n"
+        for (m, member) in members.enumerated() {
+            text += "    {\n" + member.rowStatements(member: m) + "    }\n"
+        }
+        return text + "}\n"
+    }
+}
+
+extension FusedKernel {
+    /// This kernel's work for row `j` inside a `RowKernel` as member `m`.
+    fileprivate func rowStatements(member m: Int) -> String {
+        let prefix = "in\(m)_", last = nodes.count - 1
+        let store = storedNode.map { "    side\(m)[e] = v\($0);\n" } ?? ""
+        if let reduction {
+            let (initial, combine) = accumulation(reduction.op)
+            let finish = epilogue.isEmpty ? "    out\(m)[j] = acc;\n"
+                : epilogueStatements(element: "j", operandPrefix: prefix) + "\n    out\(m)[j] = w\(epilogue.count - 1);\n"
+            return "    float acc = \(initial);\n    for (int l = 0; l < \(reduction.length); l++) {\n    int e = j * \(reduction.length) + l;\n"
+                + statements(element: "e", operandPrefix: prefix) + "\n" + store + "    \(combine)\n    }\n" + finish
+        }
+        let width = shape.count == 2 ? shape[1] : 1
+        return "    for (int l = 0; l < \(width); l++) {\n    int e = j * \(width) + l;\n"
+            + statements(element: "e", operandPrefix: prefix) + "\n    out\(m)[e] = v\(last);\n    }\n"
+    }
+}
+
+/// A backend that launches row kernels (`RowKernel`).
+protocol RowFusingBackend: FusingBackend {
+    /// What `runRows` looks up for `kernel`, kept per step like `prepare(_: FusedKernel)`.
+    func prepare(_ kernel: RowKernel) -> AnyObject?
+    /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]` (and
+    /// its stored values into `sides[m]`).
+    func runRows(_ kernel: RowKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView], sides: [BufferView?]) throws
+}
+
+extension JitGraph {
+    /// The rows a fused step's work splits into with a work-item each, and the elements
+    /// per row it reads or writes (nil: the step cannot join a row kernel).
+    static func rowShape(_ step: JitStep) -> (rows: Int, width: Int)? {
+        guard case .fused(let kernel) = step.kernel else { return nil }
+        if let reduction = kernel.reduction {
+            guard reduction.inner == 1, !kernel.rowGroups, kernel.shape == [reduction.outer, reduction.length],
+                  kernel.epilogue.isEmpty || kernel.epilogueShape.first == reduction.outer && kernel.epilogueShape.dropFirst().allSatisfy({ $0 == 1 })
+            else { return nil }
+            return (reduction.outer, reduction.length)
+        }
+        guard let rows = kernel.shape.first, kernel.shape.count <= 2, step.layout.isContiguous, step.layout.offset == 0 else { return nil }
+        let width = kernel.shape.count == 2 ? kernel.shape[1] : 1
+        return width <= RowKernel.maxWidth ? (rows, width) : nil
+    }
+
+    /// Whether reading `layout` over `shape` at row `j` touches only row `j` of a buffer of
+    /// `rowSize` elements per row.
+    static func readsOwnRow(_ layout: Layout, shape: [Int], rows: Int, rowSize: Int) -> Bool {
+        guard layout.offset == 0, layout.shape == shape, shape.first == rows, shape.count <= 2 else { return false }
+        let rowStride = rows == 1 || layout.strides[0] == rowSize
+        guard shape.count == 2, shape[1] != 1 else { return rowStride && rowSize == 1 }
+        return rowStride && ((layout.strides[1] == 1 && shape[1] == rowSize) || (layout.strides[1] == 0 && rowSize == 1))
+    }
+
+    /// Groups runs of steps into row kernels (at most `limit` members each), moving a step
+    /// that sits between members and that no later member reads to after the group
+    /// (cross-entropy's mean over the batch, between its forward and backward row work).
+    /// Returns the groups' step ranges, in the reordered steps.
+    mutating func rowGroups(limit: Int = 16) -> [Range<Int>] {
+        let writers = writers()
+        var groups: [Range<Int>] = []
+        var start = 0
+        while start < steps.count {
+            guard let (rows, _) = JitGraph.rowShape(steps[start]), rows > 1 else {
+                start += 1
+                continue
+            }
+            var members = [start], moved: [Int] = []
+            var rowSize: [Int: Int] = [:]
+            var touched = Set<Int>(), movedWrites = Set<Int>()
+            func join(_ step: JitStep) {
+                for id in step.writtenBuffers { rowSize[id] = buffers[id].count / rows }
+                touched.formUnion(step.writtenBuffers + step.inputs.compactMap(\.bufferID))
+            }
+            join(steps[start])
+            var index = start + 1
+            while index < steps.count, members.count < limit {
+                let step = steps[index], reads = Set(step.inputs.compactMap(\.bufferID))
+                if let shape = JitGraph.rowShape(step), shape.rows == rows, reads.isDisjoint(with: movedWrites), readsOwnRows(step, rows: rows, rowSize: rowSize) {
+                    members.append(index)
+                    join(step)
+                } else if moved.count < 4, step.writtenBuffers.allSatisfy({ writers[$0].count == 1 && !touched.contains($0) }) {
+                    moved.append(index)
+                    movedWrites.formUnion(step.writtenBuffers)
+                } else {
+                    break
+                }
+                index += 1
+            }
+            guard members.count >= 2 else {
+                start += 1
+                continue
+            }
+            let last = members.last!
+            let order = members + moved.filter { $0 < last }
+            steps.replaceSubrange(start...last, with: order.map { steps[$0] })
+            groups.append(start..<start + members.count)
+            start += members.count
+        }
+        return groups
+    }
+
+    /// Whether every read `step` makes of a buffer the group wrote is of its own row.
+    private func readsOwnRows(_ step: JitStep, rows: Int, rowSize: [Int: Int]) -> Bool {
+        guard case .fused(let kernel) = step.kernel else { return false }
+        for (k, operand) in step.inputs.enumerated() {
+            guard let id = operand.bufferID, let size = rowSize[id] else { continue }
+            guard buffers[id].count == size * rows else { return false }
+            let summed = kernel.nodes.contains { if case .loadSum(k, _, _) = $0 { return true }; return false }
+            let inNodes = kernel.nodes.contains { $0 == .load(k) }, inEpilogue = kernel.epilogue.contains { $0 == .load(k) }
+            if summed { return false }
+            if inNodes && !JitGraph.readsOwnRow(kernel.operands[k], shape: kernel.shape, rows: rows, rowSize: size) { return false }
+            if inEpilogue && !JitGraph.readsOwnRow(kernel.operands[k], shape: kernel.epilogueShape, rows: rows, rowSize: size) { return false }
+        }
+        return true
+    }
+}
