@@ -5,32 +5,52 @@ import AdjointKernels
 /// concatenated index space holds it. An optimizer's update of each variable (different
 /// shapes, no data between them) is one launch instead of one per variable, which on a
 /// GPU saves the host's enqueue and the device's launch latency per kernel.
-struct HorizontalKernel: Hashable {
+struct HorizontalKernel: Hashable, MemberKernels {
     /// The kernels, in program order; none reads another's output.
     var members: [FusedKernel]
 
-    /// A stable name from the generated source (`jit_h6_<hash>`: six kernels in one).
-    var name: String {
-        let hash = OpenCLProgramCache.fnv1a(Array(body(name: "").utf8))
-        return "jit_h\(members.count)_" + String(hash, radix: 16)
-    }
+    /// `jit_h6_<hash>`: six kernels in one.
+    static let namePrefix = "jit_h"
 
-    /// The complete OpenCL program: the functor macros, then the kernel.
-    var openCLSource: String { FusedKernel.functors + "\n" + body(name: name) }
-
-    private func body(name: String) -> String {
-        var parameters: [String] = []
-        for (m, member) in members.enumerated() {
-            parameters.append("__global \(FusedKernel.cType(member.types.last!))* out\(m)")
-            parameters += member.operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\(m)_\($0.offset)" }
-        }
-        parameters += members.indices.map { "int n\($0)" }
+    func body(name: String) -> String {
+        let parameters = memberParameters + members.indices.map { "int n\($0)" }
         var text = "__kernel void \(name)(\(parameters.joined(separator: ", "))) {\n    int e = get_global_id(0);\n"
         for (m, member) in members.enumerated() {
             text += "    if (e < n\(m)) {\n" + member.statements(element: "e", operandPrefix: "in\(m)_")
                 + "\n    out\(m)[e] = v\(member.nodes.count - 1);\n    return;\n    }\n    e -= n\(m);\n"
         }
         return text + "}\n"
+    }
+}
+
+/// A generated kernel made of several fused kernels, each with its own parameters
+/// (`HorizontalKernel`, `RowKernel`).
+protocol MemberKernels {
+    var members: [FusedKernel] { get }
+    /// The name's lead; the member count and a hash of the source follow.
+    static var namePrefix: String { get }
+    /// The kernel's source, named `name`.
+    func body(name: String) -> String
+}
+
+extension MemberKernels {
+    /// A stable name from the generated source (`jit_h6_<hash>`: six kernels in one).
+    var name: String {
+        let hash = OpenCLProgramCache.fnv1a(Array(body(name: "").utf8))
+        return "\(Self.namePrefix)\(members.count)_" + String(hash, radix: 16)
+    }
+
+    /// The complete OpenCL program: the functor macros, then the kernel.
+    var openCLSource: String { FusedKernel.functors + "\n" + body(name: name) }
+
+    /// Every member's parameters in turn: its output `out<m>`, its stored values
+    /// `side<m>` if it keeps them, and its operands `in<m>_<k>`.
+    var memberParameters: [String] {
+        members.enumerated().flatMap { m, member in
+            ["__global \(FusedKernel.cType(member.outputType))* out\(m)"]
+                + (member.storedNode.map { ["__global \(FusedKernel.cType(member.types[$0]))* side\(m)"] } ?? [])
+                + member.operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\(m)_\($0.offset)" }
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 /// `[rows, length]` folded by one work-item per row, or an elementwise kernel over
 /// `[rows]` or `[rows, width]` (width at most `maxWidth`); a member reads another's
 /// output only at its own row (`JitGraph.rowGroups`).
-struct RowKernel: Hashable {
+struct RowKernel: Hashable, MemberKernels {
     var rows: Int
     /// The kernels, in program order.
     var members: [FusedKernel]
@@ -18,23 +18,11 @@ struct RowKernel: Hashable {
     /// The widest elementwise row a work-item walks.
     static let maxWidth = 64
 
-    /// A stable name from the generated source (`jit_r5_<hash>`: five kernels per row).
-    var name: String {
-        let hash = OpenCLProgramCache.fnv1a(Array(body(name: "").utf8))
-        return "jit_r\(members.count)_" + String(hash, radix: 16)
-    }
+    /// `jit_r5_<hash>`: five kernels per row.
+    static let namePrefix = "jit_r"
 
-    /// The complete OpenCL program: the functor macros, then the kernel.
-    var openCLSource: String { FusedKernel.functors + "\n" + body(name: name) }
-
-    private func body(name: String) -> String {
-        var parameters: [String] = []
-        for (m, member) in members.enumerated() {
-            parameters.append("__global \(FusedKernel.cType(member.outputType))* out\(m)")
-            if let stored = member.storedNode { parameters.append("__global \(FusedKernel.cType(member.types[stored]))* side\(m)") }
-            parameters += member.operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\(m)_\($0.offset)" }
-        }
-        var text = "__kernel void \(name)(\(parameters.joined(separator: ", "))) {\n    int j = get_global_id(0);\n    if (j >= \(rows)) return;\n"
+    func body(name: String) -> String {
+        var text = "__kernel void \(name)(\(memberParameters.joined(separator: ", "))) {\n    int j = get_global_id(0);\n    if (j >= \(rows)) return;\n"
         for (m, member) in members.enumerated() {
             text += "    {\n" + member.rowStatements(member: m) + "    }\n"
         }
