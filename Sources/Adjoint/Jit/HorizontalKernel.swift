@@ -82,10 +82,14 @@ extension JitGraph {
             }
             var written: Set<Int> = [steps[start].output]
             var read = reads(steps[start])
+            var parameters = 2 + steps[start].inputs.count
             var end = start + 1
             while end < steps.count, end - start < limit, elementwise(end) {
                 let step = steps[end], stepReads = reads(step)
-                guard stepReads.isDisjoint(with: written), !read.contains(step.output), !written.contains(step.output) else { break }
+                // Each member adds its output, its operands and its element count.
+                parameters += 2 + step.inputs.count
+                guard stepReads.isDisjoint(with: written), !read.contains(step.output), !written.contains(step.output),
+                      parameters <= RowKernel.maxParameters else { break }
                 written.insert(step.output)
                 read.formUnion(stepReads)
                 end += 1

@@ -17,6 +17,9 @@ struct RowKernel: Hashable, MemberKernels {
 
     /// The widest elementwise row a work-item walks.
     static let maxWidth = 64
+    /// The most buffer parameters a row or horizontal kernel takes: 512 bytes of
+    /// pointers, half the 1 KiB of arguments OpenCL 1.2 promises.
+    static let maxParameters = 64
 
     /// `jit_r5_<hash>`: five kernels per row.
     static let namePrefix = "jit_r"
@@ -96,6 +99,7 @@ extension JitGraph {
                 continue
             }
             var members = [start], moved: [Int] = []
+            var parameters = steps[start].writtenBuffers.count + steps[start].inputs.count
             var rowSize: [Int: Int] = [:]
             var touched = Set<Int>(), movedWrites = Set<Int>()
             func join(_ step: JitStep) {
@@ -106,8 +110,11 @@ extension JitGraph {
             var index = start + 1
             while index < steps.count, members.count < limit {
                 let step = steps[index], reads = Set(step.inputs.compactMap(\.bufferID))
-                if let shape = JitGraph.rowShape(step), shape.rows == rows, reads.isDisjoint(with: movedWrites), readsOwnRows(step, rows: rows, rowSize: rowSize) {
+                let stepParameters = step.writtenBuffers.count + step.inputs.count
+                if let shape = JitGraph.rowShape(step), shape.rows == rows, reads.isDisjoint(with: movedWrites), readsOwnRows(step, rows: rows, rowSize: rowSize),
+                   parameters + stepParameters <= RowKernel.maxParameters {
                     members.append(index)
+                    parameters += stepParameters
                     join(step)
                 } else if moved.count < 4, step.writtenBuffers.allSatisfy({ writers[$0].count == 1 && !touched.contains($0) }) {
                     moved.append(index)
