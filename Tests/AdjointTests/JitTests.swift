@@ -383,20 +383,23 @@ import Testing
             let (value, gradient) = valueAndGrad(loss)(t[0] * 2)
             return [value, gradient]
         }
-        let inputs = [Tensor.randomNormal([48, 10], seed: 41, on: device), Tensor.randomInt([48], low: 0, high: 10, seed: 42, on: device)]
-        let compiled = jit(function)
-        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
-            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        // [48] examples, and [4, 12] (rows made of two axes).
+        for shape in [[48], [4, 12]] {
+            let inputs = [Tensor.randomNormal(shape + [10], seed: 41, on: device), Tensor.randomInt(shape, low: 0, high: 10, seed: 42, on: device)]
+            let compiled = jit(function)
+            for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+                expectClose(got, try want.doubles(), tolerance: 1e-5, "\(shape), output \(index)")
+            }
+            let kernels = compiled.lastProgram!.kernels
+            let rows = kernels.first { $0.hasPrefix("rows(") }
+            if launchSaving(device) {
+                #expect((rows?.components(separatedBy: "fused(").count ?? 0) - 1 >= 4, "\(shape): \(kernels)")
+            } else {
+                #expect(rows == nil, "\(kernels)")
+            }
+            let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[1].doubles() }
+            #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
         }
-        let kernels = compiled.lastProgram!.kernels
-        let rows = kernels.first { $0.hasPrefix("rows(") }
-        if launchSaving(device) {
-            #expect((rows?.components(separatedBy: "fused(").count ?? 0) - 1 >= 4, "\(kernels)")
-        } else {
-            #expect(rows == nil, "\(kernels)")
-        }
-        let (_, launches) = try LaunchCount.counting { _ = try compiled(inputs)[1].doubles() }
-        #expect(launches == compiled.lastProgram!.launches, "\(kernels)")
     }
 
     @Test(arguments: TestDevices.all)
@@ -420,7 +423,14 @@ import Testing
         #expect(JitGraph.readsOwnRow(Layout(contiguous: [rows]), shape: [rows], rows: rows, rowSize: 1))
         #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [1, 24], offset: 0), shape: [rows, 24], rows: rows, rowSize: 24), "transposed")
         #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [24, 1], offset: 24), shape: [rows, 24], rows: rows, rowSize: 24), "shifted a row")
-        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 12], strides: [12, 1], offset: 0), shape: [rows, 12], rows: rows, rowSize: 24), "half rows")
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 12], strides: [12, 1], offset: 0), shape: [rows, 12], rows: rows, rowSize: 24), "rows half as long")
+        #expect(JitGraph.readsOwnRow(Layout(shape: [rows, 12], strides: [24, 1], offset: 0), shape: [rows, 12], rows: rows, rowSize: 24), "the first half of each row")
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [rows, 24], strides: [24, 2], offset: 0), shape: [rows, 24], rows: rows, rowSize: 24), "past the row's end")
+        // Rows made of leading axes: [4, 6] rows of 10.
+        #expect(JitGraph.readsOwnRow(Layout(contiguous: [4, 6, 10]), shape: [4, 6, 10], rows: 24, rowSize: 10))
+        #expect(JitGraph.readsOwnRow(Layout(shape: [4, 6, 10], strides: [6, 1, 0], offset: 0), shape: [4, 6, 10], rows: 24, rowSize: 1), "a value per row, broadcast")
+        #expect(!JitGraph.readsOwnRow(Layout(shape: [4, 6, 10], strides: [10, 40, 1], offset: 0), shape: [4, 6, 10], rows: 24, rowSize: 10), "leading axes swapped")
+        #expect(!JitGraph.readsOwnRow(Layout(contiguous: [4, 6, 10]), shape: [4, 6, 10], rows: 12, rowSize: 20), "rows that are not leading axes")
     }
 
     @Test(arguments: TestDevices.all)

@@ -78,8 +78,8 @@ final class JitProgram: @unchecked Sendable {
         }
         if options.fuseElementwise && options.launchTogether && launchBound, backend is RowFusingBackend {
             // Before anything is planned: the pass reorders steps.
-            for group in graph.rowGroups() {
-                groupAt[group.lowerBound] = (group, .rows(RowKernel(rows: JitGraph.rowShape(graph.steps[group.lowerBound])!.rows, members: members(group))))
+            for (group, rows) in graph.rowGroups() {
+                groupAt[group.lowerBound] = (group, .rows(RowKernel(rows: rows, members: members(group))))
                 groups.append(group)
             }
         }

@@ -1,15 +1,14 @@
-/// Fused kernels over the rows of one `[rows, width]` domain, launched as one with a
-/// work-item per row that runs each kernel's share of its row in turn.
+/// Fused kernels over the same rows (the leading axes of their index spaces), launched as
+/// one with a work-item per row that runs each kernel's share of its row in turn.
 ///
 /// Softmax cross-entropy over `[batch, classes]` is a chain of small kernels (the row max,
 /// the sum of exponentials, the log-sum-exp, the picked log-probability, the gradient),
 /// each reading what the one before wrote for the same row: with the rows owned by one
 /// work-item, the chain needs no launch between its links. Intermediate results still go
 /// through memory (a work-item reads back its own writes), so only launches are saved:
-/// a pass for GPUs (`FusingBackend.launchBound`). Members are a row reduction of
-/// `[rows, length]` folded by one work-item per row, or an elementwise kernel over
-/// `[rows]` or `[rows, width]` (width at most `maxWidth`); a member reads another's
-/// output only at its own row (`JitGraph.rowGroups`).
+/// a pass for GPUs (`FusingBackend.launchBound`). Members are a row reduction folded by
+/// one work-item per output, or an elementwise kernel of at most `maxWidth` elements per
+/// row; a member reads another's output only at its own row (`JitGraph.rowGroups`).
 struct RowKernel: Hashable, MemberKernels {
     var rows: Int
     /// The kernels, in program order.
@@ -27,7 +26,7 @@ struct RowKernel: Hashable, MemberKernels {
     func body(name: String) -> String {
         var text = "__kernel void \(name)(\(memberParameters.joined(separator: ", "))) {\n    int j = get_global_id(0);\n    if (j >= \(rows)) return;\n"
         for (m, member) in members.enumerated() {
-            text += "    {\n" + member.rowStatements(member: m) + "    }\n"
+            text += "    {\n" + member.rowStatements(member: m, rows: rows) + "    }\n"
         }
         return text + "}\n"
     }
@@ -35,7 +34,7 @@ struct RowKernel: Hashable, MemberKernels {
 
 extension FusedKernel {
     /// This kernel's work for row `j` inside a `RowKernel` as member `m`.
-    fileprivate func rowStatements(member m: Int) -> String {
+    fileprivate func rowStatements(member m: Int, rows: Int) -> String {
         let prefix = "in\(m)_", last = nodes.count - 1
         let store = storedNode.map { "    side\(m)[e] = v\($0);\n" } ?? ""
         if let reduction {
@@ -45,7 +44,7 @@ extension FusedKernel {
             return "    float acc = \(initial);\n    for (int l = 0; l < \(reduction.length); l++) {\n    int e = j * \(reduction.length) + l;\n"
                 + statements(element: "e", operandPrefix: prefix) + "\n" + store + "    \(combine)\n    }\n" + finish
         }
-        let width = shape.count == 2 ? shape[1] : 1
+        let width = count / rows
         return "    for (int l = 0; l < \(width); l++) {\n    int e = j * \(width) + l;\n"
             + statements(element: "e", operandPrefix: prefix) + "\n    out\(m)[e] = v\(last);\n    }\n"
     }
@@ -61,37 +60,54 @@ protocol RowFusingBackend: FusingBackend {
 }
 
 extension JitGraph {
-    /// The rows a fused step's work splits into with a work-item each, and the elements
-    /// per row it reads or writes (nil: the step cannot join a row kernel).
-    static func rowShape(_ step: JitStep) -> (rows: Int, width: Int)? {
+    /// The rows a fused step's work splits into with a work-item each, and their width
+    /// (elements of its row-major index space per row). A reduction's rows are its outputs;
+    /// an elementwise kernel's are `rows` when given (the group's), else all but its last
+    /// axis. Nil: the step cannot join a row kernel.
+    static func rowShape(_ step: JitStep, rows given: Int? = nil) -> (rows: Int, width: Int)? {
         guard case .fused(let kernel) = step.kernel else { return nil }
         if let reduction = kernel.reduction {
-            guard reduction.inner == 1, !kernel.rowGroups, kernel.shape == [reduction.outer, reduction.length],
-                  kernel.epilogue.isEmpty || kernel.epilogueShape.first == reduction.outer && kernel.epilogueShape.dropFirst().allSatisfy({ $0 == 1 })
+            guard reduction.inner == 1, !kernel.rowGroups, given == nil || given == reduction.outer,
+                  kernel.epilogue.isEmpty || kernel.epilogueShape.reduce(1, *) == reduction.outer
             else { return nil }
             return (reduction.outer, reduction.length)
         }
-        guard let rows = kernel.shape.first, kernel.shape.count <= 2, step.layout.isContiguous, step.layout.offset == 0 else { return nil }
-        let width = kernel.shape.count == 2 ? kernel.shape[1] : 1
-        return width <= RowKernel.maxWidth ? (rows, width) : nil
+        let count = kernel.count
+        let rows = given ?? (kernel.shape.count >= 2 ? count / Swift.max(kernel.shape.last!, 1) : count)
+        guard step.layout.isContiguous, step.layout.offset == 0, rows > 0, count % rows == 0, count / rows <= RowKernel.maxWidth else { return nil }
+        return (rows, count / rows)
     }
 
-    /// Whether reading `layout` over `shape` at row `j` touches only row `j` of a buffer of
-    /// `rowSize` elements per row.
+    /// Whether reading `layout` over `shape` (row-major, `rows` rows) at row `j` touches
+    /// only row `j` of a buffer of `rowSize` elements per row: the leading axes that make
+    /// up the rows step `rowSize` apart, and the rest stay within one row (in order, a
+    /// value broadcast along it, or any forward strides that reach less than a row).
     static func readsOwnRow(_ layout: Layout, shape: [Int], rows: Int, rowSize: Int) -> Bool {
-        guard layout.offset == 0, layout.shape == shape, shape.first == rows, shape.count <= 2 else { return false }
-        let rowStride = rows == 1 || layout.strides[0] == rowSize
-        guard shape.count == 2, shape[1] != 1 else { return rowStride && rowSize == 1 }
-        return rowStride && ((layout.strides[1] == 1 && shape[1] == rowSize) || (layout.strides[1] == 0 && rowSize == 1))
+        guard layout.offset == 0, layout.shape == shape, rows > 0 else { return false }
+        var split = 0, leading = 1
+        while leading < rows, split < shape.count {
+            leading *= shape[split]
+            split += 1
+        }
+        guard leading == rows else { return false }
+        // Row-major strides of the leading axes in units of rowSize, of the rest in elements.
+        var unit = rowSize
+        for axis in stride(from: split - 1, through: 0, by: -1) where shape[axis] != 1 {
+            guard layout.strides[axis] == unit else { return false }
+            unit *= shape[axis]
+        }
+        let trailing = split..<shape.count
+        let reach = trailing.reduce(0) { $0 + (shape[$1] - 1) * layout.strides[$1] }
+        return trailing.allSatisfy { layout.strides[$0] >= 0 } && reach < rowSize
     }
 
     /// Groups runs of steps into row kernels (at most `limit` members each), moving a step
     /// that sits between members and that no later member reads to after the group
     /// (cross-entropy's mean over the batch, between its forward and backward row work).
     /// Returns the groups' step ranges, in the reordered steps.
-    mutating func rowGroups(limit: Int = 16) -> [Range<Int>] {
+    mutating func rowGroups(limit: Int = 16) -> [(steps: Range<Int>, rows: Int)] {
         let writers = writers()
-        var groups: [Range<Int>] = []
+        var groups: [(steps: Range<Int>, rows: Int)] = []
         var start = 0
         while start < steps.count {
             guard let (rows, _) = JitGraph.rowShape(steps[start]), rows > 1 else {
@@ -111,7 +127,7 @@ extension JitGraph {
             while index < steps.count, members.count < limit {
                 let step = steps[index], reads = Set(step.inputs.compactMap(\.bufferID))
                 let stepParameters = step.writtenBuffers.count + step.inputs.count
-                if let shape = JitGraph.rowShape(step), shape.rows == rows, reads.isDisjoint(with: movedWrites), readsOwnRows(step, rows: rows, rowSize: rowSize),
+                if JitGraph.rowShape(step, rows: rows) != nil, reads.isDisjoint(with: movedWrites), readsOwnRows(step, rows: rows, rowSize: rowSize),
                    parameters + stepParameters <= RowKernel.maxParameters {
                     members.append(index)
                     parameters += stepParameters
@@ -131,7 +147,7 @@ extension JitGraph {
             let last = members.last!
             let order = members + moved.filter { $0 < last }
             steps.replaceSubrange(start...last, with: order.map { steps[$0] })
-            groups.append(start..<start + members.count)
+            groups.append((start..<start + members.count, rows))
             start += members.count
         }
         return groups
