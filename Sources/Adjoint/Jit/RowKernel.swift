@@ -14,8 +14,9 @@ struct RowKernel: Hashable, MemberKernels {
     /// The kernels, in program order.
     var members: [FusedKernel]
 
-    /// The widest elementwise row a work-item walks.
-    static let maxWidth = 64
+    /// The widest elementwise row a work-item walks: the work of `width` work-items in one,
+    /// so a wide row with few rows would leave a GPU idle for longer than a launch costs.
+    static let maxWidth = 32
     /// The most buffer parameters a row or horizontal kernel takes: 512 bytes of
     /// pointers, half the 1 KiB of arguments OpenCL 1.2 promises.
     static let maxParameters = 64
