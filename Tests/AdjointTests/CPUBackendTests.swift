@@ -73,6 +73,25 @@ private func close(_ actual: [Float], _ expected: [Double], tolerance: Double = 
 
     // MARK: Random
 
+    @Test func profilingTimesEachLaunchByKernelAndShape() throws {
+        // A backend of its own with profiling on (the shared one follows ADJOINT_PROFILE).
+        let backend = CPUBackend(profiling: true)
+        let a = try backend.allocate(byteCount: 6 * 4), b = try backend.allocate(byteCount: 6 * 4), c = try backend.allocate(byteCount: 4 * 4)
+        let ones = [Float](repeating: 1, count: 6)
+        try ones.withUnsafeBytes { try backend.write($0, to: a) }
+        try ones.withUnsafeBytes { try backend.write($0, to: b) }
+        let left = BufferView(buffer: a, layout: Layout(contiguous: [1, 2, 3]), dtype: .float32)
+        let right = BufferView(buffer: b, layout: Layout(contiguous: [1, 3, 2]), dtype: .float32)
+        let product = BufferView(buffer: c, layout: Layout(contiguous: [1, 2, 2]), dtype: .float32)
+        for _ in 0..<3 { try backend.execute(.matmul, inputs: [left, right], output: product) }
+        try backend.execute(.unary(.exp), inputs: [left], output: BufferView(buffer: b, layout: Layout(contiguous: [1, 2, 3]), dtype: .float32))
+        let profile = try #require(backend.kernelProfile)
+        #expect(profile.kernels["matmul [1, 2, 2]"]?.launches == 3, "\(profile.kernels.keys.sorted())")
+        #expect(profile.kernels["unary.exp [1, 2, 3]"]?.launches == 1, "\(profile.kernels.keys.sorted())")
+        #expect(profile.busyNanoseconds >= profile.kernels.values.map(\.nanoseconds).max()!)
+        #expect(CPUBackend(profiling: false).kernelProfile == nil)
+    }
+
     @Test func philoxKnownAnswerVectors() {
         let zero = Philox4x32.block(counter: (0, 0, 0, 0), key: (0, 0))
         #expect([zero.0, zero.1, zero.2, zero.3] == [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])

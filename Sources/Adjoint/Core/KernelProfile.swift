@@ -1,8 +1,9 @@
 import Foundation
 
-/// Device time per kernel, measured by the device itself (OpenCL profiling events), for
-/// finding which kernels a step spends its time in and whether the device sits idle
-/// between them (`busySeconds` well under the wall time: the host is the bottleneck).
+/// Device time per kernel, measured by the device itself (OpenCL profiling events) or, on
+/// the CPU backend, by the calling thread's clock around each launch, for finding which
+/// kernels a step spends its time in and whether the device sits idle between them
+/// (`busySeconds` well under the wall time: the host is the bottleneck).
 ///
 /// Collected only when `ADJOINT_PROFILE=1` is set before a device starts (profiling makes
 /// every enqueue return an event, which costs a little); read it with

@@ -20,9 +20,12 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     }
 
     let pool: CPUBufferPool
+    /// Whether launches are timed into `kernelProfile` (`ADJOINT_PROFILE=1`; tests set it).
+    let profiling: Bool
 
-    init() {
+    init(profiling: Bool = OpenCLBackend.profilingRequested) {
         pool = CPUBufferPool()
+        self.profiling = profiling
         CPUBackend.configureBLASThreads()
     }
 
@@ -98,6 +101,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Runs `call` to completion on the calling thread (and the cores it fans out to).
     public func execute(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
         countLaunch()
+        try timed("\(call) \(output.layout.shape)") { try run(call, inputs: inputs, output: output) }
+    }
+
+    private func run(_ call: Primitive, inputs: [BufferView], output: BufferView) throws {
         switch call {
         case .unary(let op):
             try runUnary(op, input: CPUBackend.argument(inputs, 0, of: call), output: output)

@@ -119,4 +119,13 @@ final class CPUBufferPool: @unchecked Sendable {
         update(&statistics)
         lock.unlock()
     }
+
+    /// The CPU backend's kernel profile (`ADJOINT_PROFILE=1`), under the same lock.
+    private var profile = KernelProfile()
+
+    func withProfile<T>(_ body: (inout KernelProfile) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&profile)
+    }
 }
