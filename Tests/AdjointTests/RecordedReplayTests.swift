@@ -130,6 +130,11 @@ import Testing
         let first = try noisy(x).doubles(), second = try noisy(x).doubles()
         #expect(first != second, "two calls drew the same numbers")
         #expect(noisy.lastProgram?.recordsReplays == false)
+        // Likewise draws from a seed stream, which every call advances.
+        let stream = SeedStream(seed: 5)
+        let seeded = jit(options: JitOptions(recordReplays: true)) { (x: Tensor) in x * Tensor.randomUniform(x.shape, seed: stream.nextSeed(), on: x.device) }
+        let drawn = try seeded(x).doubles(), again = try seeded(x).doubles()
+        #expect(drawn != again && seeded.lastProgram?.recordsReplays == false)
         // Never asked to record, or on the CPU, which launches function calls.
         let plain = jit(options: JitOptions(recordReplays: false)) { (x: Tensor) in x.exp().sum() }
         _ = plain(x)

@@ -107,9 +107,10 @@ final class JitProgram: @unchecked Sendable {
             return backend.supports(call, inputs: step.inputs.map(\.dtype), output: step.dtype)
         }
         summary.launches = graph.steps.count - groups.reduce(0) { $0 + $1.count - 1 }
-        // Recorded commands replay the trace's seeds and cannot fall back to the host.
+        // Recorded commands replay the trace's seeds (and a replay must advance the seed
+        // streams the trace asked, as the launching path does) and cannot fall back to the host.
         if let backend = backend as? RecordingBackend, backend.canRecord, options.recordReplays ?? backend.recordsByDefault,
-           !graph.steps.isEmpty, runsOnDevice.allSatisfy({ $0 }), !graph.steps.contains(where: { $0.redraw != nil }) {
+           !graph.steps.isEmpty, runsOnDevice.allSatisfy({ $0 }), !graph.steps.contains(where: { $0.redraw != nil }), graph.seedStreams.isEmpty {
             replays = RecordedReplays(backend: backend, graph: graph)
         } else {
             replays = nil
