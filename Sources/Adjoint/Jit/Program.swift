@@ -143,9 +143,22 @@ final class JitProgram: @unchecked Sendable {
 
     /// Prints every generated kernel (OpenCL source; the CPU interprets the same nodes).
     private func dump() {
-        for step in graph.steps {
-            guard case .fused(let kernel) = step.kernel else { continue }
-            print("// adjoint jit: \(kernel.name) on \(graph.device), \(kernel.fusedLaunches) launches in one (after the UN_/BI_/CV_ functors of elementwise.cl)\n\(kernel.kernelSource)")
+        let note = "(after the UN_/BI_/CV_ functors of elementwise.cl)"
+        var index = 0
+        while index < graph.steps.count {
+            if let (group, kernel) = groupAt[index] {
+                let (name, source): (String, String) = switch kernel {
+                case .together(let kernel): (kernel.name, kernel.body(name: kernel.name))
+                case .rows(let kernel): (kernel.name, kernel.body(name: kernel.name))
+                }
+                print("// adjoint jit: \(name) on \(graph.device), \(group.count) fused kernels in one launch \(note)\n\(source)")
+                index = group.upperBound
+                continue
+            }
+            if case .fused(let kernel) = graph.steps[index].kernel {
+                print("// adjoint jit: \(kernel.name) on \(graph.device), \(kernel.fusedLaunches) launches in one \(note)\n\(kernel.kernelSource)")
+            }
+            index += 1
         }
     }
 
