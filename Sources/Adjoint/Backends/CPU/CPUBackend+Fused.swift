@@ -158,15 +158,21 @@ extension CPUBackend {
     private struct Registers {
         let storage: UnsafeMutablePointer<Float>
         let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+        /// Per node: whether its register already holds a whole block of one broadcast
+        /// value (a scalar operand: filled once per task, not once per block).
+        let filled: UnsafeMutablePointer<Bool>
 
         init(nodeCount: Int) {
             storage = .allocate(capacity: nodeCount * CPUBackend.block)
             values = .allocate(capacity: nodeCount)
+            filled = .allocate(capacity: nodeCount)
+            filled.initialize(repeating: false, count: nodeCount)
         }
 
         func deallocate() {
             storage.deallocate()
             values.deallocate()
+            filled.deallocate()
         }
     }
 
@@ -186,6 +192,11 @@ extension CPUBackend {
             case .load(let operand):
                 if let direct = readers[operand].contiguousFloats {
                     values[index] = direct + start
+                } else if readers[operand].constant && !readers[operand].isBool && index != last {
+                    if !registers.filled[index] {
+                        readers[operand].read(start: 0, length: block, into: out)
+                        registers.filled[index] = true
+                    }
                 } else {
                     readers[operand].read(start: start, length: length, into: out)
                 }
