@@ -15,10 +15,13 @@ extension Workloads {
         }
         let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         // (m, n, k, transposeA, transposeB): W2, W3's forward, its dX (B transposed) and
-        // dW (A transposed), and a small odd product under the kernel's size floor.
+        // dW (A transposed), the main job's MLP first layer forward and dW (half of one
+        // core's share when two split its columns), and a small odd product under the
+        // kernel's size floor.
         let shapes: [(Int, Int, Int, Bool, Bool)] = [
             (1024, 1024, 1024, false, false), (128, 1024, 784, false, false), (128, 1024, 1024, false, true),
-            (784, 1024, 128, true, false), (9, 49, 257, false, true),
+            (784, 1024, 128, true, false), (128, 256, 784, false, false), (128, 128, 784, false, false), (784, 256, 128, true, false),
+            (9, 49, 257, false, true),
         ]
         for (m, n, k, transposeA, transposeB) in shapes {
             var sampler = InputSampler(seed: UInt64(m * n + k))
