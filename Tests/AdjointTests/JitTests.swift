@@ -370,6 +370,36 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func rankOneProductsOfVectorsBecomeBroadcastMultiplies(_ device: Device) throws {
+        // On the CPU, products over a contracted axis of 1 with a vector side (a scale per
+        // example times its row, batched, with a broadcast batch, through a transposed view,
+        // in float64) are elementwise multiplies; one followed by a ReLU and a sum fuses with
+        // them. A matrix outer product stays a GEMM.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let scaled = t[0].matmul(t[1])
+            return [scaled, scaled.relu().sum(), t[2].matmul(t[3]), t[4].transposed().matmul(t[1]), t[5].matmul(t[6]), t[7].matmul(t[8])]
+        }
+        let inputs = [
+            Tensor.randomNormal([6, 1, 1], seed: 51, on: device), Tensor.randomNormal([1, 5], seed: 52, on: device),
+            Tensor.randomNormal([3, 4, 1], seed: 53, on: device), Tensor.randomNormal([3, 1, 1], seed: 54, on: device),
+            Tensor.randomNormal([1, 1], seed: 55, on: device),
+            Tensor.randomNormal([1, 1], dtype: .float64, seed: 56, on: device), Tensor.randomNormal([1, 3], dtype: .float64, seed: 57, on: device),
+            Tensor.randomNormal([4, 1], seed: 58, on: device), Tensor.randomNormal([1, 3], seed: 59, on: device),
+        ]
+        let compiled = jit(function)
+        for (index, (got, want)) in zip(compiled(inputs), function(inputs)).enumerated() {
+            #expect(got.shape == want.shape, "output \(index)")
+            expectClose(got, try want.doubles(), tolerance: 1e-5, "output \(index)")
+        }
+        // On the CPU (OpenCL runs every product as one launch and keeps them).
+        let kernels = compiled.lastProgram!.kernels
+        #expect(kernels.filter { $0.hasPrefix("matmul") }.count == (device == .cpu ? 1 : 5), "\(kernels)")
+        if device == .cpu {
+            #expect(kernels.contains { $0.contains("reduce.sum") && $0.contains("ops") }, "the ReLU and sum fuse with the product: \(kernels)")
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
     func rowWorkOfSoftmaxCrossEntropyRunsAsOneLaunch(_ device: Device) throws {
         // Cross-entropy over [batch, classes] with its gradient: the row max, exponential
         // sum, log-sum-exp, picked log-probability and gradient kernels each read only their
