@@ -95,6 +95,33 @@ import Testing
         #expect(counts.replays == 10 && counts.recordings == 3, "\(counts)")
     }
 
+    @Test func callsFromSeveralThreadsGetTheirOwnResults() throws {
+        // One program called from four threads at once, each with its own inputs and
+        // keeping its results: frames are chosen and run one call at a time.
+        guard let device = Self.recordingDevice() else { return }
+        let compiled = jit(options: JitOptions(recordReplays: true)) { (t: [Tensor]) -> [Tensor] in [(t[0] * 2).exp().sum(axis: 1), t[0].matmul(t[1])] }
+        final class Mismatches: @unchecked Sendable {
+            let lock = NSLock()
+            var found: [String] = []
+            func add(_ text: String) { lock.withLock { found.append(text) } }
+        }
+        let mismatches = Mismatches()
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for call in 0..<6 {
+                let inputs = [Tensor.randomNormal([8, 16], seed: UInt64(100 * thread + call), on: device), Tensor.randomNormal([16, 4], seed: 7, on: device)]
+                let got = compiled(inputs), want = [(inputs[0] * 2).exp().sum(axis: 1), inputs[0].matmul(inputs[1])]
+                for (index, (a, b)) in zip(got, want).enumerated() {
+                    let (x, y) = ((try? a.doubles()) ?? [], (try? b.doubles()) ?? [.nan])
+                    if x.count != y.count || zip(x, y).contains(where: { abs($0 - $1) > 1e-3 * max(1, abs($1)) }) {
+                        mismatches.add("thread \(thread), call \(call), output \(index)")
+                    }
+                }
+            }
+        }
+        #expect(mismatches.found.isEmpty, "\(mismatches.found)")
+        #expect(compiled.recordedReplays.replays > 0, "\(compiled.recordedReplays)")
+    }
+
     @Test func edgeCasesReplayLikeLaunchedPrograms() throws {
         // A rank-0 input, an empty one, int32 and bool values, one tensor passed twice, a
         // transposed view (made contiguous per call), outputs that are an input and a
