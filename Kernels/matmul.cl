@@ -27,15 +27,19 @@
     int col0 = get_group_id(0) * (TS), row0 = get_group_id(1) * (TS), batch = get_global_id(2); \
     A += ao + batch * sab; B += bo + batch * sbb; C += co + batch * m * n;
 
+// Where tile element e of a TS x DEPTH slice goes: A's row r and k index p, B's k index q
+// and column c, consecutive e along each operand's contiguous axis.
+#define TILE_INDEX(TS, DEPTH, e) \
+    int r = sak == 1 ? (e) / (DEPTH) : (e) % (TS), p = sak == 1 ? (e) % (DEPTH) : (e) / (TS); \
+    int q = sbn == 1 ? (e) / (TS) : (e) % (DEPTH), c = sbn == 1 ? (e) % (TS) : (e) / (DEPTH);
+
 // Stages A[row0.., p0..] into As[DEPTH][..] and B[p0.., col0..] into Bs[DEPTH][..], 256
-// work-items loading TS*DEPTH elements of each, consecutive items along the contiguous axis.
+// work-items loading TS*DEPTH elements of each.
 #define LOAD_TILES(T, TS, DEPTH) \
     for (int l = 0; l < (TS) * (DEPTH) / 256; ++l) { \
-        int e = tid + l * 256; \
-        int r = sak == 1 ? e / (DEPTH) : e % (TS), p = sak == 1 ? e % (DEPTH) : e / (TS); \
+        TILE_INDEX(TS, DEPTH, tid + l * 256) \
         int gr = row0 + r, gp = p0 + p; \
         As[p][r] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
-        int q = sbn == 1 ? e / (TS) : e % (DEPTH), c = sbn == 1 ? e % (TS) : e / (DEPTH); \
         int gq = p0 + q, gc = col0 + c; \
         Bs[q][c] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
     }
@@ -91,14 +95,18 @@ void NAME(MATMUL_ARGS(T)) { \
         } \
     }
 
+// The 128x128 kernels' local tiles DEPTH deep, coordinates and zeroed accumulators.
+#define LARGE_PROLOGUE(T, DEPTH) \
+    __local T As[DEPTH][TL + 4]; \
+    __local T Bs[DEPTH][TL + 4]; \
+    TILE_PROLOGUE(TL) \
+    T acc[8][8]; \
+    for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] = 0;
+
 #define MATMUL_LARGE(TN, T, T4) \
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
 void matmul_large_##TN(MATMUL_ARGS(T)) { \
-    __local T As[TKL][TL + 4]; \
-    __local T Bs[TKL][TL + 4]; \
-    TILE_PROLOGUE(TL) \
-    T acc[8][8]; \
-    for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] = 0; \
+    LARGE_PROLOGUE(T, TKL) \
     for (int p0 = 0; p0 < k; p0 += TKL) { \
         LOAD_TILES(T, TL, TKL) \
         barrier(CLK_LOCAL_MEM_FENCE); \
@@ -111,12 +119,9 @@ void matmul_large_##TN(MATMUL_ARGS(T)) { \
 // global loads issued into registers before the previous slice's arithmetic (so memory
 // latency overlaps the FMAs) and stored to local memory after it.
 #define TKP 16
-#define PREFETCH_INDEX(e) \
-    int r = sak == 1 ? (e) / TKP : (e) % TL, p = sak == 1 ? (e) % TKP : (e) / TL; \
-    int q = sbn == 1 ? (e) / TL : (e) % TKP, c = sbn == 1 ? (e) % TL : (e) / TKP;
 #define PREFETCH_FETCH(T, P0) \
     for (int l = 0; l < 8; ++l) { \
-        PREFETCH_INDEX(tid + l * 256) \
+        TILE_INDEX(TL, TKP, tid + l * 256) \
         int gr = row0 + r, gp = (P0) + p, gq = (P0) + q, gc = col0 + c; \
         ra[l] = (gr < m && gp < k) ? A[gr * sam + gp * sak] : (T)0; \
         rb[l] = (gq < k && gc < n) ? B[gq * sbk + gc * sbn] : (T)0; \
@@ -124,15 +129,11 @@ void matmul_large_##TN(MATMUL_ARGS(T)) { \
 #define MATMUL_LARGE_PREFETCH(TN, T, T4) \
 __kernel __attribute__((reqd_work_group_size(16, 16, 1))) \
 void matmul_large_prefetch_##TN(MATMUL_ARGS(T)) { \
-    __local T As[TKP][TL + 4]; \
-    __local T Bs[TKP][TL + 4]; \
-    TILE_PROLOGUE(TL) \
-    T acc[8][8]; \
-    for (int r = 0; r < 8; ++r) for (int c = 0; c < 8; ++c) acc[r][c] = 0; \
+    LARGE_PROLOGUE(T, TKP) \
     T ra[8], rb[8]; \
     PREFETCH_FETCH(T, 0) \
     for (int p0 = 0; p0 < k; p0 += TKP) { \
-        for (int l = 0; l < 8; ++l) { PREFETCH_INDEX(tid + l * 256) As[p][r] = ra[l]; Bs[q][c] = rb[l]; } \
+        for (int l = 0; l < 8; ++l) { TILE_INDEX(TL, TKP, tid + l * 256) As[p][r] = ra[l]; Bs[q][c] = rb[l]; } \
         barrier(CLK_LOCAL_MEM_FENCE); \
         if (p0 + TKP < k) { PREFETCH_FETCH(T, p0 + TKP) } \
         LARGE_MULTIPLY(T, T4, TKP) \
