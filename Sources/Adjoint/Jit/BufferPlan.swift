@@ -34,7 +34,7 @@ struct BufferPlan {
         var free: [Int] = []
         for (index, step) in graph.steps.enumerated() {
             for id in step.writtenBuffers where slotOf[id] == nil {
-                let bytes = max(graph.buffers[id].count * graph.buffers[id].dtype.byteSize, 1)
+                let bytes = max(graph.buffers[id].byteCount, 1)
                 if reuse, !pinned.contains(id), let position = BufferPlan.pick(free, slotBytes, bytes) {
                     let slot = free.remove(at: position)
                     slotBytes[slot] = max(slotBytes[slot], bytes)

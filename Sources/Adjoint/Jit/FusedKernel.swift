@@ -5,7 +5,15 @@ import AdjointKernels
 ///
 /// Operand `k` is read through `operands[k]` (a layout of `shape`, baked into the
 /// generated code); node values live in registers and never touch memory.
-struct FusedKernel: Hashable {
+/// A kernel jit generates: compiled from its source once per device and cached by value.
+protocol GeneratedKernel: Hashable {
+    /// The kernel function's name (stable across processes, so the program cache finds it).
+    var name: String { get }
+    /// The whole OpenCL program.
+    var openCLSource: String { get }
+}
+
+struct FusedKernel: GeneratedKernel {
     enum Node: Hashable {
         case load(Int)
         /// The sum of `slices` values of an operand `stride` elements apart (a split
@@ -46,6 +54,13 @@ struct FusedKernel: Hashable {
     var epilogueTypes: [DType] = []
     /// The output shape the epilogue's operand layouts describe.
     var epilogueShape: [Int] = []
+
+    /// What the kernel computes, e.g. `fused(3 ops + reduce.sum + 1 after, values kept)`
+    /// (program summaries, CPU profiles).
+    var summary: String {
+        "fused(\(nodes.filter { !$0.isLoad }.count) ops" + (reduction.map { " + reduce.\($0.op.rawValue)" } ?? "")
+            + (epilogue.isEmpty ? "" : " + \(epilogue.filter { !$0.isLoad }.count) after") + (storesValues ? ", values kept" : "") + ")"
+    }
 
     /// Elements the elementwise part evaluates.
     var count: Int { shape.reduce(1, *) }
@@ -227,6 +242,16 @@ protocol FusingBackend: Backend {
     /// together): GPUs. On the CPU and PoCL they cost time (PoCL: W3's jitted step 162 against
     /// 62 ms, its six SGD updates as one branching kernel 60 times slower).
     var launchBound: Bool { get }
+    /// Whether fused kernels are interpreted over float registers (the CPU) rather than
+    /// generated per kernel (OpenCL): then no int32 comparison fuses, and a split long
+    /// reduction sums contiguous pieces rather than interleaved ones.
+    var interpretsFusedKernels: Bool { get }
+    /// Whether products with a vector side run better as broadcast multiplies and lone
+    /// broadcast binaries as fused kernels (`Fusion+Broadcasts.swift`): the CPU, whose GEMM
+    /// makes a call per batch entry of such a product and whose elementwise primitives walk
+    /// broadcasts element by element. An OpenCL GEMM or strided kernel is one launch either
+    /// way (and W4 on the H200 beat JAX with its GEMM: not changed unmeasured).
+    var fusesBroadcasts: Bool { get }
     /// What `runFused` looks up for `kernel` (its compiled kernel), for a program to keep
     /// per step so that replays skip hashing the kernel: nil where nothing is looked up, or
     /// where building failed (`runFused` then reports it).
@@ -240,6 +265,8 @@ protocol FusingBackend: Backend {
 extension CPUBackend: FusingBackend {
     /// The CPU's launches are function calls.
     var launchBound: Bool { false }
+    var interpretsFusedKernels: Bool { true }
+    var fusesBroadcasts: Bool { true }
 
     /// The CPU interprets the nodes: nothing to look up.
     func prepare(_ kernel: FusedKernel) -> AnyObject? { nil }
@@ -248,7 +275,10 @@ extension CPUBackend: FusingBackend {
         runFused(kernel, inputs: inputs, output: output, side: side)
     }
 }
-extension OpenCLBackend: FusingBackend {}
+extension OpenCLBackend: FusingBackend {
+    var interpretsFusedKernels: Bool { false }
+    var fusesBroadcasts: Bool { false }
+}
 
 extension FusedKernel.Node {
     /// The node computing elementwise primitive `call` from the nodes `arguments` (nil for

@@ -15,7 +15,7 @@ extension JitGraph {
     static let maximumDuplicatedReaders = 4
 
     /// Whether `step` is an elementwise primitive fusion can absorb.
-    private func isFusible(_ step: JitStep) -> Bool {
+    private func isFusible(_ step: JitStep, interpreted: Bool) -> Bool {
         guard let call = step.primitive else { return false }
         switch call {
         case .unary, .binary, .select, .cast: break
@@ -23,9 +23,9 @@ extension JitGraph {
         }
         let types = step.inputs.map(\.dtype) + [step.dtype]
         guard step.coversOutput(of: buffers[step.output]) else { return false }
-        // OpenCL kernels also compare int32 values (a label with a class index), so a
-        // one-hot mask fuses with what it selects; the CPU interprets float registers only.
-        if device != .cpu, case .binary(let op) = call, op.isComparison, step.inputs.allSatisfy({ $0.dtype == .int32 }) { return true }
+        // Generated kernels also compare int32 values (a label with a class index), so a
+        // one-hot mask fuses with what it selects; an interpreter holds float registers only.
+        if !interpreted, case .binary(let op) = call, op.isComparison, step.inputs.allSatisfy({ $0.dtype == .int32 }) { return true }
         return types.allSatisfy { $0 == .float32 || $0 == .bool }
     }
 
@@ -33,17 +33,18 @@ extension JitGraph {
     /// to fill a device, or short rows; or a long reduction with few outputs (a loss's
     /// sum over every element) split into `parts` partial reductions of equal length, which
     /// the kernel writes and a small `reduce` step combines (`splitParts`).
-    private func fusibleReduction(_ step: JitStep) -> FusedKernel.Reduction? {
+    private func fusibleReduction(_ step: JitStep, interpreted: Bool) -> FusedKernel.Reduction? {
         guard case .reduce(let op, let outer, let length, let inner)? = step.primitive,
               op == .sum || op == .max || op == .min, step.dtype == .float32 else { return nil }
         if outer * inner >= 256 || length <= 1024 {
             return FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
         }
-        guard let parts = JitGraph.splitParts(outer: outer, length: length, inner: inner, interleaved: device != .cpu) else { return nil }
-        // The CPU sums contiguous pieces, one per task: [outer·parts, length/parts, inner].
-        // OpenCL devices give each work-item every parts-th element, so neighbouring
-        // work-items read neighbouring memory: [outer, length/parts, parts·inner].
-        return device == .cpu
+        guard let parts = JitGraph.splitParts(outer: outer, length: length, inner: inner, interleaved: !interpreted) else { return nil }
+        // The CPU's interpreter sums contiguous pieces, one per task: [outer·parts,
+        // length/parts, inner]. Generated kernels give each work-item every parts-th
+        // element, so neighbouring work-items read neighbouring memory: [outer,
+        // length/parts, parts·inner].
+        return interpreted
             ? FusedKernel.Reduction(op: op, outer: outer * parts, length: length / parts, inner: inner)
             : FusedKernel.Reduction(op: op, outer: outer, length: length / parts, inner: parts * inner)
     }
@@ -66,13 +67,14 @@ extension JitGraph {
         return parts
     }
 
-    /// Fuses chains; returns the number of launches removed.
+    /// Fuses chains; returns the number of launches removed. `interpreted`: the backend
+    /// interprets fused kernels (`FusingBackend.interpretsFusedKernels`).
     @discardableResult
-    mutating func fuseElementwise() -> Int {
+    mutating func fuseElementwise(interpreted: Bool) -> Int {
         let writers = writers()
         let readers = readers().map(Set.init)
         let returned = outputBuffers
-        let fusible = steps.map(isFusible)
+        let fusible = steps.map { isFusible($0, interpreted: interpreted) }
         var members: [Int: Set<Int>] = [:]
         // Producers computed inside at least one group; which of their own launches can go
         // is decided once every group is known (below).
@@ -88,7 +90,7 @@ extension JitGraph {
             return readers[id].allSatisfy { reader in
                 let reads = steps[reader].inputs.filter { $0.bufferID == id }
                 if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
-                return fusibleReduction(steps[reader]) != nil && layout.isContiguous && layout.offset == 0
+                return fusibleReduction(steps[reader], interpreted: interpreted) != nil && layout.isContiguous && layout.offset == 0
                     && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.count == layout.count }
             }
         }
@@ -132,7 +134,7 @@ extension JitGraph {
                 var group: Set<Int> = [index]
                 grow(&group, shape: step.layout.shape)
                 members[index] = group
-            } else if fusibleReduction(step) != nil, step.inputs.count == 1 {
+            } else if fusibleReduction(step, interpreted: interpreted) != nil, step.inputs.count == 1 {
                 let operand = step.inputs[0]
                 guard case .buffer(let id) = operand.ref, writers[id].count == 1 else { continue }
                 let producer = writers[id][0]
@@ -169,7 +171,7 @@ extension JitGraph {
         var replaced: [Int: JitStep] = [:]
         var combines: [Int: JitStep] = [:]
         for (root, group) in members where !absorbed.contains(root) && group.count >= 2 {
-            var fused = fusedStep(root: root, group: group, writers: writers)
+            var fused = fusedStep(root: root, group: group, writers: writers, interpreted: interpreted)
             // A split reduction writes its partial results to a new buffer, and a reduce
             // step right after it combines them into the original output.
             if case .reduce(let op, let outer, let length, let inner)? = steps[root].primitive,
@@ -207,8 +209,8 @@ extension JitGraph {
         }
     }
 
-    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]]) -> JitStep {
-        let reduction = fusibleReduction(steps[root])
+    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]], interpreted: Bool) -> JitStep {
+        let reduction = fusibleReduction(steps[root], interpreted: interpreted)
         let isReduction = reduction != nil
         let top = isReduction ? writers[steps[root].inputs[0].bufferID!][0] : root
         let shape = steps[top].layout.shape

@@ -74,6 +74,9 @@ struct JitBuffer {
     var count: Int
     var dtype: DType
     var input: Int?
+
+    /// Bytes of the values.
+    var byteCount: Int { count * dtype.byteSize }
 }
 
 /// The primitive graph recorded by a trace, rewritten by the passes into a `JitProgram`.

@@ -25,7 +25,7 @@ struct HorizontalKernel: Hashable, MemberKernels {
 
 /// A generated kernel made of several fused kernels, each with its own parameters
 /// (`HorizontalKernel`, `RowKernel`).
-protocol MemberKernels {
+protocol MemberKernels: GeneratedKernel {
     var members: [FusedKernel] { get }
     /// The name's lead; the member count and a hash of the source follow.
     static var namePrefix: String { get }

@@ -58,14 +58,10 @@ final class JitProgram: @unchecked Sendable {
         if options.eliminateDeadCode { summary.deadSteps = graph.eliminateDeadCode() }
         let backend = try? DeviceRegistry.shared.backend(for: graph.device)
         let launchBound = (backend as? FusingBackend)?.launchBound ?? false
-        if options.fuseElementwise, backend is FusingBackend {
-            // The CPU's GEMM runs a batch of vector products a call per entry; an OpenCL GEMM
-            // is one launch either way (W4 on the H200 beat JAX with it: not changed unmeasured).
-            if graph.device == .cpu { graph.rewriteRankOneProducts() }
-            summary.fusedAwaySteps = graph.fuseElementwise()
-            // OpenCL's strided elementwise kernels read broadcasts well, and a generated
-            // kernel would be one more program per layout.
-            if graph.device == .cpu { graph.fuseBroadcastBinaries() }
+        if options.fuseElementwise, let fusing = backend as? FusingBackend {
+            if fusing.fusesBroadcasts { graph.rewriteRankOneProducts() }
+            summary.fusedAwaySteps = graph.fuseElementwise(interpreted: fusing.interpretsFusedKernels)
+            if fusing.fusesBroadcasts { graph.fuseBroadcastBinaries() }
             // Where a launch costs more than a pass over the data (`launchBound`: GPUs).
             if launchBound {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
@@ -128,10 +124,7 @@ final class JitProgram: @unchecked Sendable {
         summary.kernels = graph.steps.map { step in
             switch step.kernel {
             case .primitive(let call): return call.description + (step.partialProducts.map { " (\($0) partial products, summed by readers)" } ?? "")
-            case .fused(let kernel):
-                let ops = kernel.nodes.filter { !$0.isLoad }.count
-                return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + (kernel.epilogue.isEmpty ? "" : " + \(kernel.epilogue.filter { !$0.isLoad }.count) after")
-                    + (kernel.storesValues ? ", values kept" : "") + ")"
+            case .fused(let kernel): return kernel.summary
             }
         }
         for group in groups.reversed() {

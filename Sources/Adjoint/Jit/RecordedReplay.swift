@@ -137,14 +137,14 @@ final class RecordedReplays: @unchecked Sendable {
         var storages: [Int: Storage] = [:]
         do {
             for (index, id) in graph.inputs.enumerated() where frame.bindings[index] !== buffers[index] {
-                try backend.copy(buffers[index], into: frame.bindings[index], byteCount: graph.buffers[id].count * graph.buffers[id].dtype.byteSize)
+                try backend.copy(buffers[index], into: frame.bindings[index], byteCount: graph.buffers[id].byteCount)
             }
             try backend.replay(frame.commands)
             replayed += 1
-            for id in Set(graph.outputs.compactMap(\.bufferID)) where copiedOut.contains(id) && graph.buffers[id].input == nil {
-                let bytes = graph.buffers[id].count * graph.buffers[id].dtype.byteSize
-                let copy = try backend.allocate(byteCount: bytes)
-                try backend.copy(frame.memory[id]!, into: copy, byteCount: bytes)
+            // Kept outputs (never inputs passed through: `copiedOut` holds handed-out ids).
+            for id in copiedOut {
+                let copy = try backend.allocate(byteCount: graph.buffers[id].byteCount)
+                try backend.copy(frame.memory[id]!, into: copy, byteCount: graph.buffers[id].byteCount)
                 storages[id] = Storage(device: graph.device, dtype: graph.buffers[id].dtype, buffer: copy)
             }
         } catch {
@@ -152,13 +152,14 @@ final class RecordedReplays: @unchecked Sendable {
             stop("replay failed: \(error)")
             return nil
         }
-        let inputIndex = Dictionary(graph.inputs.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         frame.handedOut = [:]
         return program.outputs { id in
             if let storage = storages[id] { return storage }
-            let storage = inputIndex[id].map { inputs[$0].storage } ?? Storage(device: graph.device, dtype: graph.buffers[id].dtype, buffer: frame.memory[id]!)
+            // An input passed through keeps the caller's storage.
+            let input = graph.buffers[id].input
+            let storage = input.map { inputs[$0].storage } ?? Storage(device: graph.device, dtype: graph.buffers[id].dtype, buffer: frame.memory[id]!)
             storages[id] = storage
-            if inputIndex[id] == nil { frame.handedOut[id] = WeakStorage(storage: storage) }
+            if input == nil { frame.handedOut[id] = WeakStorage(storage: storage) }
             return storage
         }
     }
@@ -211,7 +212,7 @@ final class RecordedReplays: @unchecked Sendable {
         var staged: [Bool] = []
         for (index, id) in graph.inputs.enumerated() {
             let stage = varies[index] && !isFrameOutput(buffers[index])
-            let binding = stage ? try backend.allocate(byteCount: graph.buffers[id].count * graph.buffers[id].dtype.byteSize) : buffers[index]
+            let binding = stage ? try backend.allocate(byteCount: graph.buffers[id].byteCount) : buffers[index]
             bindings.append(binding)
             staged.append(stage)
             memory[id] = binding

@@ -21,7 +21,7 @@ extension CPUBackend {
         let readerArray = inputs.enumerated().map { FusedReader(view: $0.element, shape: kernel.shape, scratch: scratch + $0.offset * 2 * rank) }
         // Readers hold no references and are borrowed through a pointer: copying a
         // view-holding reader per node and block was a third of a jitted MLP step in ARC.
-        timed(CPUBackend.profileName(kernel)) {
+        timed("\(kernel.summary) \(kernel.shape)") {
             readerArray.withUnsafeBufferPointer { readers in
                 if let reduction = kernel.reduction {
                     runFusedReduction(kernel, reduction, readers: readers, output: output, side: side.map { $0.base(Float.self) })

@@ -23,9 +23,4 @@ extension CPUBackend {
         return try body()
     }
 
-    /// A fused kernel's profile name: what it computes and over which shape.
-    static func profileName(_ kernel: FusedKernel) -> String {
-        let ops = kernel.nodes.filter { !$0.isLoad }.count
-        return "fused(\(ops) ops" + (kernel.reduction.map { " + reduce.\($0.op.rawValue)" } ?? "") + ") \(kernel.shape)"
-    }
 }

@@ -5,19 +5,17 @@ import COpenCL
 /// families), and launched with one work-item per output element, or a work-group per
 /// output for long row reductions (`FusedKernel.rowGroups`).
 extension OpenCLBackend {
-    /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
-    /// into the source) into the contiguous `output`.
     /// The compiled kernel, boxed for a program to keep (nil when building fails).
     func prepare(_ kernel: FusedKernel) -> AnyObject? {
-        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)) }
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, prepared: nil, in: &fusedKernels)) }
     }
 
     func prepare(_ kernel: HorizontalKernel) -> AnyObject? {
-        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)) }
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, prepared: nil, in: &horizontalKernels)) }
     }
 
     func prepare(_ kernel: RowKernel) -> AnyObject? {
-        lock.withLock { try? PreparedKernel(generatedKernel(kernel, in: &rowKernels, name: kernel.name, source: kernel.openCLSource)) }
+        lock.withLock { try? PreparedKernel(generatedKernel(kernel, prepared: nil, in: &rowKernels)) }
     }
 
     /// A kernel looked up once for a program step.
@@ -26,13 +24,15 @@ extension OpenCLBackend {
         init(_ kernel: Kernel) { self.kernel = kernel }
     }
 
+    /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
+    /// into the source) into the contiguous `output`.
     func runFused(_ kernel: FusedKernel, prepared: AnyObject? = nil, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
         precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
         try requireIndexable(inputs)
         try requireIndexable(CollectionOfOne(output))
         lock.lock()
         defer { lock.unlock() }
-        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &fusedKernels, name: kernel.name, source: kernel.openCLSource)
+        let k = try generatedKernel(kernel, prepared: prepared, in: &fusedKernels)
         let count = kernel.outputCount
         guard count > 0 else { return }
         let args: [OpenCLArg] = try [.mem(mem(output))] + (side.map { [.mem(try mem($0))] } ?? []) + inputs.map { .mem(try mem($0)) }
@@ -46,16 +46,28 @@ extension OpenCLBackend {
         }
     }
 
-    /// The kernel of a generated program, found by what it computes (lock held): making
-    /// the source, and the name hashed from it, costs more than a launch, so a replay
-    /// looks the kernel up instead.
-    private func generatedKernel<Key: Hashable>(_ key: Key, in cache: inout [Key: Kernel], name: @autoclosure () -> String,
-                                                source: @autoclosure () -> String) throws -> Kernel {
+    /// The kernel of a generated program (lock held): the one a program step prepared, else
+    /// found by what it computes, else built. Making the source, and the name hashed from
+    /// it, costs more than a launch, so a replay never does.
+    private func generatedKernel<Key: GeneratedKernel>(_ key: Key, prepared: AnyObject?, in cache: inout [Key: Kernel]) throws -> Kernel {
+        if let prepared = prepared as? PreparedKernel { return prepared.kernel }
         if let known = cache[key] { return known }
-        let name = name()
-        let made = try kernel(name, family: name, generated: source())
+        let name = key.name
+        let made = try kernel(name, family: name, generated: key.openCLSource)
         cache[key] = made
         return made
+    }
+
+    /// A group kernel's arguments: each member's output, its stored values if any, then
+    /// its operands (the order of `MemberKernels.memberParameters`).
+    private func memberArguments(outputs: [BufferView], sides: [BufferView?], inputs: [[BufferView]]) throws -> [OpenCLArg] {
+        var args: [OpenCLArg] = []
+        for (m, output) in outputs.enumerated() {
+            args.append(.mem(try mem(output)))
+            if let side = sides[m] { args.append(.mem(try mem(side))) }
+            for input in inputs[m] { args.append(.mem(try mem(input))) }
+        }
+        return args
     }
 
     /// Throws for a view a generated kernel cannot index with 32-bit ints.
@@ -75,14 +87,10 @@ extension OpenCLBackend: HorizontalFusingBackend {
         try requireIndexable(inputs.joined())
         lock.lock()
         defer { lock.unlock() }
-        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &horizontalKernels, name: kernel.name, source: kernel.openCLSource)
+        let k = try generatedKernel(kernel, prepared: prepared, in: &horizontalKernels)
         guard total > 0 else { return }
-        var args: [OpenCLArg] = []
-        for (m, output) in outputs.enumerated() {
-            args.append(.mem(try mem(output)))
-            for input in inputs[m] { args.append(.mem(try mem(input))) }
-        }
-        args += counts.map { .int(i32($0)) }
+        // Members are elementwise: none stores values.
+        let args = try memberArguments(outputs: outputs, sides: outputs.map { _ in nil }, inputs: inputs) + counts.map { .int(i32($0)) }
         try launch(k, args: args, global: [roundUp(total, k.local)], local: [k.local])
     }
 
@@ -93,13 +101,8 @@ extension OpenCLBackend: HorizontalFusingBackend {
         try requireIndexable(outputs)
         lock.lock()
         defer { lock.unlock() }
-        let k = try (prepared as? PreparedKernel)?.kernel ?? generatedKernel(kernel, in: &rowKernels, name: kernel.name, source: kernel.openCLSource)
-        var args: [OpenCLArg] = []
-        for (m, output) in outputs.enumerated() {
-            args.append(.mem(try mem(output)))
-            if let side = sides[m] { args.append(.mem(try mem(side))) }
-            for input in inputs[m] { args.append(.mem(try mem(input))) }
-        }
+        let k = try generatedKernel(kernel, prepared: prepared, in: &rowKernels)
+        let args = try memberArguments(outputs: outputs, sides: sides, inputs: inputs)
         try launch(k, args: args, global: [roundUp(kernel.rows, k.local)], local: [k.local])
     }
 }
