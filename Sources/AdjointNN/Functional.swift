@@ -30,22 +30,19 @@ public enum Loss {
     /// Softmax cross-entropy from logits `[..., classes]` and either int32 class labels
     /// `[...]` or dense (one-hot or soft) labels `[..., classes]`.
     public static func crossEntropyLogits(_ logits: Tensor, _ labels: Tensor, file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        let logProbabilities = logits.logSoftmax(axis: -1)
+        guard logits.rank >= 1 else {
+            fatalError("AdjointNN.crossEntropyLogits: logits must have a class axis, got shape \(logits.shape) (at \(file):\(line))")
+        }
         if labels.dtype == .int32 {
             guard labels.shape == Array(logits.shape.dropLast()) else {
                 fatalError("AdjointNN.crossEntropyLogits: integer labels of shape \(labels.shape) do not match logits \(logits.shape) (at \(file):\(line))")
             }
-            // The label's log-probability as a one-hot select summed over the classes (exact:
-            // the other terms are zeros) rather than a gather: compare, select and sum fuse
-            // under jit with the log-softmax around them (the gather and its scatter-add
-            // pullback do not), at one more launch in eager mode.
-            let hits = labels.unsqueezed(axis: -1) .== Tensor.indices(logits.shape.last!, on: logits.device)
-            return -Tensor.where(hits, logProbabilities, Tensor.constant(0, dtype: logits.dtype, on: logits.device)).sum(axes: [-1])
+            return SoftmaxCrossEntropy.loss(logits, labels)
         }
         guard labels.shape == logits.shape else {
             fatalError("AdjointNN.crossEntropyLogits: dense labels of shape \(labels.shape) do not match logits \(logits.shape) (at \(file):\(line))")
         }
-        return -(logProbabilities * labels).sum(axes: [-1])
+        return -(logits.logSoftmax(axis: -1) * labels).sum(axes: [-1])
     }
 
     /// Mean squared error over all but the first axis.

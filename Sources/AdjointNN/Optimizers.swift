@@ -34,7 +34,8 @@ open class Optimizer: Module, @unchecked Sendable {
         self.learningRate = learningRate
     }
 
-    /// Updates variable `index` given its gradient (called under `noGrad`).
+    /// Updates variable `index` given its gradient (called under `noGrad`, after
+    /// `beginStep`).
     open func apply(index: Int, gradient: Tensor, learningRate: Double) {
         fatalError("AdjointNN.Optimizer: \(typeName) must override apply(index:gradient:learningRate:)")
     }
@@ -42,34 +43,62 @@ open class Optimizer: Module, @unchecked Sendable {
     /// Called once per step before the per-variable updates.
     open func beginStep() {}
 
+    /// One step: updates the variables at `indices` given their gradients, in order
+    /// (called under `noGrad`). The default calls `beginStep` and then
+    /// `apply(index:gradient:learningRate:)` per variable, so an optimizer written from
+    /// scratch overrides only those; SGD, Momentum and Adam override this to compute every
+    /// update of the step in one jitted call (PyTorch's "foreach" optimizers): a few fused
+    /// launches per variable at most in eager mode, fewer on GPUs where jit launches
+    /// kernels together, instead of one per elementwise op.
+    open func apply(indices: [Int], gradients: [Tensor], learningRate: Double) {
+        beginStep()
+        for (index, gradient) in zip(indices, gradients) { apply(index: index, gradient: gradient, learningRate: learningRate) }
+    }
+
     /// Objax style: one step with explicit gradients (one per trained variable, in order).
     public func callAsFunction(lr: Double, _ gradients: [Tensor], file: StaticString = #fileID, line: UInt = #line) {
         guard gradients.count == refs.count else {
             fatalError("AdjointNN.\(typeName): \(gradients.count) gradients for \(refs.count) variables (at \(file):\(line))")
         }
-        for (ref, gradient) in zip(refs, gradients) where gradient.shape != ref.value.shape {
-            fatalError("AdjointNN.\(typeName): gradient of shape \(gradient.shape) for a variable of shape \(ref.value.shape) (at \(file):\(line))")
+        for (ref, gradient) in zip(refs, gradients) where gradient.shape != ref.value.shape || gradient.device != ref.value.device {
+            fatalError("AdjointNN.\(typeName): gradient \(gradient.shape) on \(gradient.device) for a variable \(ref.value.shape) on \(ref.value.device) (at \(file):\(line))")
         }
-        noGrad {
-            beginStep()
-            for (index, gradient) in gradients.enumerated() { apply(index: index, gradient: gradient.detach(), learningRate: lr) }
-        }
+        noGrad { apply(indices: Array(refs.indices), gradients: gradients.map { $0.detach() }, learningRate: lr) }
     }
 
     /// PyTorch style: one step with the gradients `backward()` left in each variable's
     /// `grad` (variables without a gradient are skipped).
     public func step(lr: Double? = nil) {
-        noGrad {
-            beginStep()
-            for (index, ref) in refs.enumerated() {
-                if let gradient = ref.ref.grad { apply(index: index, gradient: gradient.detach(), learningRate: lr ?? learningRate) }
-            }
-        }
+        let indices = refs.indices.filter { refs[$0].ref.grad != nil }
+        noGrad { apply(indices: indices, gradients: indices.map { refs[$0].ref.grad!.detach() }, learningRate: lr ?? learningRate) }
     }
 
     /// Clears every trained variable's `grad`.
     public func zeroGrad() {
         refs.forEach { $0.ref.zeroGrad() }
+    }
+
+    /// `indices` (and their gradients) split by the device their variables live on, in
+    /// order of first appearance: a jitted update runs on one device.
+    func byDevice(_ indices: [Int], _ gradients: [Tensor]) -> [(device: Device, indices: [Int], gradients: [Tensor])] {
+        var groups: [(device: Device, indices: [Int], gradients: [Tensor])] = []
+        for (index, gradient) in zip(indices, gradients) {
+            let device = refs[index].value.device
+            if let at = groups.firstIndex(where: { $0.device == device }) {
+                groups[at].indices.append(index)
+                groups[at].gradients.append(gradient)
+            } else {
+                groups.append((device, [index], [gradient]))
+            }
+        }
+        return groups
+    }
+
+    /// `value` as a rank-0 constant of `like`'s dtype on its device (cached: the learning
+    /// rate of a step is an input of the jitted update, not a compile-time constant, so a
+    /// schedule never retraces).
+    func scalar(_ value: Double, like tensor: Tensor) -> Tensor {
+        Tensor.constant(value, dtype: tensor.dtype, on: tensor.device)
     }
 }
 
@@ -80,8 +109,23 @@ public final class SGD: Optimizer, @unchecked Sendable {
         super.init(vars, learningRate: learningRate)
     }
 
+    /// Every variable's update, from (weights, gradient, learning rate) per variable.
+    private let update = jit(name: "SGD.update") { (t: [Tensor]) -> [Tensor] in
+        stride(from: 0, to: t.count, by: 3).map { t[$0] - t[$0 + 2] * t[$0 + 1] }
+    }
+
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
-        refs[index].value = refs[index].value - learningRate * gradient
+        apply(indices: [index], gradients: [gradient], learningRate: learningRate)
+    }
+
+    override public func apply(indices: [Int], gradients: [Tensor], learningRate: Double) {
+        for group in byDevice(indices, gradients) {
+            let updated = update(zip(group.indices, group.gradients).flatMap { index, gradient in
+                let weights = refs[index].value.detach()
+                return [weights, gradient, scalar(learningRate, like: weights)]
+            })
+            for (index, weights) in zip(group.indices, updated) { refs[index].value = weights }
+        }
     }
 }
 
@@ -103,11 +147,37 @@ public final class Momentum: Optimizer, @unchecked Sendable {
         super.init(vars, learningRate: learningRate)
     }
 
+    /// The hyper-parameters compiled into `update` (the learning rate is an input).
+    private struct UpdateConstants: Hashable {
+        var momentum: Double, nesterov: Bool
+    }
+
+    /// Every variable's update, from (weights, gradient, velocity, learning rate) per
+    /// variable to (weights, velocity) per variable.
+    private let update = jit(name: "Momentum.update") { (t: [Tensor], c: UpdateConstants) -> [Tensor] in
+        stride(from: 0, to: t.count, by: 4).flatMap { at -> [Tensor] in
+            let gradient = t[at + 1]
+            let velocity = c.momentum * t[at + 2] + gradient
+            let direction = c.nesterov ? gradient + c.momentum * velocity : velocity
+            return [t[at] - t[at + 3] * direction, velocity]
+        }
+    }
+
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
-        let velocity = momentum * m[index].value + gradient
-        m[index].assign(velocity)
-        let update = nesterov ? gradient + momentum * velocity : velocity
-        refs[index].value = refs[index].value - learningRate * update
+        apply(indices: [index], gradients: [gradient], learningRate: learningRate)
+    }
+
+    override public func apply(indices: [Int], gradients: [Tensor], learningRate: Double) {
+        for group in byDevice(indices, gradients) {
+            let updated = update(zip(group.indices, group.gradients).flatMap { index, gradient in
+                let weights = refs[index].value.detach()
+                return [weights, gradient, m[index].value, scalar(learningRate, like: weights)]
+            }, static: UpdateConstants(momentum: momentum, nesterov: nesterov))
+            for (offset, index) in group.indices.enumerated() {
+                m[index].assign(updated[2 * offset + 1])
+                refs[index].value = updated[2 * offset]
+            }
+        }
     }
 }
 
@@ -135,23 +205,33 @@ public class Adam: Optimizer, @unchecked Sendable {
     /// `1 − β2`).
     public let biasCorrections: [StateVar]
 
-    /// The hyper-parameters compiled into `update` (the learning rate is an input).
+    /// The hyper-parameters compiled into `update` (the learning rate is an input), and
+    /// whether the call advances the step counter and the bias corrections.
     private struct UpdateConstants: Hashable {
-        var beta1: Double, beta2: Double, epsilon: Double, decays: Bool
+        var beta1: Double, beta2: Double, epsilon: Double, decays: Bool, advances: Bool
     }
 
-    /// One variable's update as a jitted function of (weights, gradient, m, v, the two
-    /// corrections, learning rate, learning rate × weight decay), compiled once per
-    /// variable shape: an eager step runs its 14 elementwise ops as 3 fused launches, and
-    /// inside an enclosing `jit` or `Jit` it is traced inline like any other code.
+    /// One step as a jitted function of (steps, `1 − β1ᵗ`, `1 − β2ᵗ`) and (weights,
+    /// gradient, m, v, learning rate, learning rate × weight decay) per variable, returning
+    /// the three counters and (weights, m, v) per variable: compiled once per set of
+    /// variable shapes, an eager step is a few fused launches per variable (one launch
+    /// for all where jit launches kernels together), and inside an enclosing `jit` or
+    /// `Jit` it is traced inline like any other code.
     private let update = jit(name: "Adam.update") { (t: [Tensor], c: UpdateConstants) -> [Tensor] in
-        var weights = t[0]
-        let gradient = t[1], learningRate = t[6]
-        if c.decays { weights = weights - t[7] * weights }
-        let first = c.beta1 * t[2] + (1 - c.beta1) * gradient
-        let second = c.beta2 * t[3] + (1 - c.beta2) * gradient * gradient
-        let scale = second.sqrt() * t[5] + c.epsilon
-        return [weights - learningRate * (first * t[4]) / scale, first, second]
+        var counters = Array(t[0..<3])
+        if c.advances {
+            counters = [counters[0] + 1, counters[1] * c.beta1 + (1 - c.beta1), counters[2] * c.beta2 + (1 - c.beta2)]
+        }
+        let firstCorrection = 1 / counters[1], secondCorrection = 1 / counters[2].sqrt()
+        return counters + stride(from: 3, to: t.count, by: 6).flatMap { at -> [Tensor] in
+            var weights = t[at]
+            let gradient = t[at + 1], learningRate = t[at + 4]
+            if c.decays { weights = weights - t[at + 5] * weights }
+            let first = c.beta1 * t[at + 2] + (1 - c.beta1) * gradient
+            let second = c.beta2 * t[at + 3] + (1 - c.beta2) * gradient * gradient
+            let scale = second.sqrt() * secondCorrection + c.epsilon
+            return [weights - learningRate * (first * firstCorrection) / scale, first, second]
+        }
     }
 
     /// Adam over `vars`.
@@ -168,33 +248,46 @@ public class Adam: Optimizer, @unchecked Sendable {
         super.init(vars, learningRate: learningRate)
     }
 
-    /// This step's `1 / (1 − β1ᵗ)` and `1 / √(1 − β2ᵗ)`.
-    private var corrections: (first: Tensor, second: Tensor)?
-
+    /// Advances the step counter and the bias corrections (for steps taken one variable
+    /// at a time with `apply(index:gradient:learningRate:)`).
     override public func beginStep() {
         steps.increment()
         for (correction, beta) in zip(biasCorrections, [beta1, beta2]) {
             correction.assign(correction.value * beta + (1 - beta))
         }
-        corrections = (1 / biasCorrections[0].value, 1 / biasCorrections[1].value.sqrt())
     }
 
     override public func apply(index: Int, gradient: Tensor, learningRate: Double) {
-        let weights = refs[index].value
-        let (firstCorrection, secondCorrection) = corrections ?? {
-            let one = Tensor.constant(1, on: steps.value.device)
-            return (one, one)
-        }()
-        let scalar = { (value: Double) in Tensor.constant(value, dtype: weights.dtype, on: weights.device) }
-        // Detached: an optimizer step is not differentiated (PyTorch runs it under
-        // no_grad), and a jitted function given tensors with history runs uninlined.
-        let inputs = [weights, gradient, m[index].value, v[index].value, firstCorrection, secondCorrection, scalar(learningRate), scalar(learningRate * weightDecay)]
-        let updated = update(
-            inputs.map { $0.detach() },
-            static: UpdateConstants(beta1: beta1, beta2: beta2, epsilon: epsilon, decays: weightDecay != 0))
-        m[index].assign(updated[1])
-        v[index].assign(updated[2])
-        refs[index].value = updated[0]
+        run(indices: [index], gradients: [gradient], learningRate: learningRate, advances: false)
+    }
+
+    /// The whole step in one jitted call per device, the counters advancing on theirs.
+    override public func apply(indices: [Int], gradients: [Tensor], learningRate: Double) {
+        guard !indices.isEmpty else { return }
+        let home = steps.value.device
+        let groups = byDevice(indices, gradients)
+        if !groups.contains(where: { $0.device == home }) { beginStep() }
+        for group in groups.filter({ $0.device == home }) + groups.filter({ $0.device != home }) {
+            run(indices: group.indices, gradients: group.gradients, learningRate: learningRate, advances: group.device == home)
+        }
+    }
+
+    /// Updates `indices` (all on one device) in one call of `update`.
+    private func run(indices: [Int], gradients: [Tensor], learningRate: Double, advances: Bool) {
+        let device = refs[indices[0]].value.device
+        let counters = ([steps] + biasCorrections).map { $0.value.to(device).detach() }
+        let updated = update(counters + zip(indices, gradients).flatMap { index, gradient in
+            let weights = refs[index].value.detach()
+            return [weights, gradient, m[index].value, v[index].value, scalar(learningRate, like: weights), scalar(learningRate * weightDecay, like: weights)]
+        }, static: UpdateConstants(beta1: beta1, beta2: beta2, epsilon: epsilon, decays: weightDecay != 0, advances: advances))
+        if advances {
+            for (variable, value) in zip([steps] + biasCorrections, updated) { variable.assign(value) }
+        }
+        for (offset, index) in indices.enumerated() {
+            m[index].assign(updated[3 + 3 * offset + 1])
+            v[index].assign(updated[3 + 3 * offset + 2])
+            refs[index].value = updated[3 + 3 * offset]
+        }
     }
 }
 

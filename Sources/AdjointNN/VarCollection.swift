@@ -18,7 +18,7 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
 
     /// A collection of the given entries (later duplicates of a name are dropped).
     public init(_ entries: [(name: String, variable: BaseVar)]) {
-        for entry in entries { self[entry.name] = entry.variable }
+        for entry in entries where self[entry.name] == nil { self[entry.name] = entry.variable }
     }
 
     /// The variable named `name`.

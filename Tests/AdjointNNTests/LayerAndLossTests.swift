@@ -27,6 +27,72 @@ import Testing
         }
     }
 
+    /// The composite the fused integer-label cross-entropy replaces: minus the label's
+    /// log-softmax, through autodiff of every op.
+    static func compositeCrossEntropy(_ logits: Tensor, _ labels: Tensor) -> Tensor {
+        let hits = Functional.oneHot(labels, classes: logits.shape.last!, dtype: logits.dtype)
+        return -(logits.logSoftmax(axis: -1) * hits).sum(axes: [-1])
+    }
+
+    @Test(arguments: TestDevices.all)
+    func integerLabelCrossEntropyDifferentiatesLikeItsComposite(device: Device) throws {
+        try withDevice(device) { () throws in
+            let shapes: [[Int]] = [[2, 3, 5], [4, 7], [0, 3]]
+            for (index, shape) in shapes.enumerated() {
+                let logits = (Tensor.randomNormal(shape, seed: UInt64(index)) * 3).cast(to: .float64)
+                let labels = Tensor.randomInt(Array(shape.dropLast()), low: 0, high: shape.last!, seed: UInt64(10 + index))
+                let cotangent = Tensor.randomNormal(Array(shape.dropLast()), seed: UInt64(20 + index)).cast(to: .float64)
+                let loss = { (z: Tensor) in crossEntropyLogits(z, labels) }
+                expectClose(loss(logits), try Self.compositeCrossEntropy(logits, labels).doubles(), tolerance: 1e-12, "\(shape)")
+                // First order against central differences in float64.
+                let (value, pullback) = vjp(loss, logits)
+                #expect(value.shape == Array(shape.dropLast()))
+                let numerical = try numericalGradients(of: { loss($0[0]) }, at: [logits.doubles()], shapes: [shape], cotangent: cotangent.doubles(), device: device)
+                expectClose(pullback(cotangent), numerical[0], tolerance: 1e-6, "\(shape)")
+                // Second order (the gradient recorded, then differentiated) and forward mode,
+                // against the composite's.
+                let direction = Tensor.randomNormal(shape, seed: UInt64(30 + index)).cast(to: .float64)
+                let scalar = { (z: Tensor) in (loss(z) * cotangent).sum() }
+                let composite = { (z: Tensor) in (Self.compositeCrossEntropy(z, labels) * cotangent).sum() }
+                expectClose(hvp(scalar, at: logits, vector: direction), try hvp(composite, at: logits, vector: direction).doubles(), tolerance: 1e-9, "\(shape)")
+                expectClose(jvp(loss, primal: logits, tangent: direction).tangent, try jvp({ Self.compositeCrossEntropy($0, labels) }, primal: logits, tangent: direction).tangent.doubles(), tolerance: 1e-9, "\(shape)")
+            }
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
+    func integerLabelCrossEntropyBatchesAndRunsInFewLaunches(device: Device) throws {
+        try withDevice(device) { () throws in
+            let logits = Tensor.randomNormal([6, 4, 10], seed: 1), labels = Tensor.randomInt([6, 4], low: 0, high: 10, seed: 2)
+            // vmap over the first axis: each example's losses and gradients as alone.
+            let perExample = vmap({ (pair: [Tensor]) in grad { (z: Tensor) in crossEntropyLogits(z, pair[1]).sum() }(pair[0]) }, inAxes: [0, 0])([logits, labels])
+            let whole = grad { (z: Tensor) in crossEntropyLogits(z, labels).sum() }(logits)
+            expectClose(perExample, try whole.doubles(), tolerance: 1e-6)
+            expectClose(whole, try grad { (z: Tensor) in Self.compositeCrossEntropy(z, labels).sum() }(logits).doubles(), tolerance: 1e-6)
+            // Eager: the loss's row work is a few fused launches each way (the CPU compares
+            // labels in a launch of its own), where its composite took about twenty.
+            let leaf = logits.requiringGrad()
+            _ = gradients(of: crossEntropyLogits(leaf, labels).sum(), wrt: [leaf])
+            try device.synchronize()
+            let (loss, forward) = try LaunchCount.counting { () throws -> Tensor in
+                let loss = crossEntropyLogits(leaf, labels)
+                try device.synchronize()
+                return loss
+            }
+            let seed = Tensor.ones([6, 4])
+            try device.synchronize()
+            let (_, backward) = try LaunchCount.counting {
+                _ = gradients(of: loss, wrt: [leaf], seed: seed)
+                try device.synchronize()
+            }
+            // Forward: the row maximum, the exponentials' sum, the label's logit, the
+            // log-sum-exp and the loss (one row kernel and the loss with jit's launch-saving
+            // passes); backward: one kernel.
+            let expected = launchSaving(device) ? (2, 1) : device == .cpu ? (6, 2) : (5, 1)
+            #expect(forward == expected.0 && backward == expected.1, "\(forward) and \(backward) launches")
+        }
+    }
+
     @Test(arguments: TestDevices.all)
     func embeddingLooksUpRowsAndScattersGradients(device: Device) throws {
         try withDevice(device) { () throws in

@@ -44,6 +44,11 @@ import Testing
         let linear = vars.filter(containing: "Linear")
         linear.assign([Tensor.ones([3], on: .cpu), Tensor.full([2, 3], 2, on: .cpu)])
         #expect(try model.layers[0].vars().tensors()[1].doubles() == [2, 2, 2, 2, 2, 2])
+        // Two collections with the same names: the left one's variables stay.
+        let first = Linear(2, 3, on: .cpu).vars(), second = Linear(2, 3, on: .cpu).vars()
+        let both = first + second
+        #expect(both.count == 2 && both.names == first.names)
+        #expect(zip(both.entries, first.entries).allSatisfy { $0.variable === $1.variable })
     }
 
     @Test(arguments: TestDevices.all)

@@ -56,31 +56,93 @@ import Testing
         expectClose(try run({ AdamW($0) }, lr: 0.1), decayed, tolerance: 1e-6)
     }
 
+    /// The optimizers of the launch and device tests, by name.
+    static let makers: [(String, @Sendable (VarCollection) -> Optimizer)] = [
+        ("sgd", { SGD($0) }), ("momentum", { Momentum($0, nesterov: true) }), ("adamw", { AdamW($0) }),
+    ]
+
+    /// The second step of `make` over variables of `shapes` (`devices[i]` for variable i,
+    /// else `device`): its launches and the variables after three steps.
+    func steps(_ make: (VarCollection) -> Optimizer, shapes: [[Int]], on device: Device, devices: [Device] = []) throws -> (launches: Int, values: [[Double]]) {
+        let place = { (index: Int) in index < devices.count ? devices[index] : device }
+        let variables = shapes.enumerated().map { ("w\($0.offset)", TrainVar(Tensor.randomNormal($0.element, seed: UInt64($0.offset), on: place($0.offset)))) }
+        let optimizer = make(VarCollection(variables))
+        let gradients = shapes.enumerated().map { Tensor.randomNormal($0.element, seed: UInt64(10 + $0.offset), on: place($0.offset)) }
+        // The first step traces the update and caches the learning rate's constants.
+        optimizer(lr: 0.1, gradients)
+        try Set((0..<shapes.count).map(place)).forEach { try $0.synchronize() }
+        let launches = try LaunchCount.counting {
+            optimizer(lr: 0.1, gradients)
+            try Set((0..<shapes.count).map(place)).forEach { try $0.synchronize() }
+        }.launches
+        optimizer(lr: 0.1, gradients.map { -0.5 * $0 })
+        return (launches, try variables.map { try $0.1.value.doubles() })
+    }
+
     @Test(arguments: TestDevices.all)
-    func eagerAdamUpdatesEachVariableInThreeFusedLaunches(device: Device) throws {
-        func stepLaunches(shapes: [[Int]]) throws -> (launches: Int, values: [[Double]]) {
-            try withDevice(device) { () throws in
-                let variables = shapes.enumerated().map { ("w\($0.offset)", TrainVar(Tensor.randomNormal($0.element, seed: UInt64($0.offset)))) }
-                let optimizer = AdamW(VarCollection(variables))
-                let gradients = shapes.enumerated().map { Tensor.randomNormal($0.element, seed: UInt64(10 + $0.offset)) }
-                // The first step traces the update once per shape and caches the learning
-                // rate's constants; the second is counted.
-                optimizer(lr: 0.1, gradients)
-                try device.synchronize()
-                let launches = try LaunchCount.counting {
-                    optimizer(lr: 0.1, gradients)
-                    try device.synchronize()
-                }.launches
-                return (launches, try variables.map { try $0.1.value.doubles() })
+    func eagerStepsUpdateEveryVariableInOneJittedCall(device: Device) throws {
+        let together = launchSaving(device)
+        for (name, make) in Self.makers {
+            let one = try steps(make, shapes: [[3, 4]], on: device), two = try steps(make, shapes: [[3, 4], [5]], on: device)
+            // A fused launch per output (SGD: the weights; Momentum: and the velocity;
+            // Adam: and m and v, plus the counters); with jit's launch-saving passes
+            // (OpenCL GPUs, or ADJOINT_JIT_TOGETHER=1) the second variable's kernels join
+            // the first's or run as one row kernel, so a step costs at most one more.
+            let perVariable = ["sgd": 1, "momentum": 2, "adamw": 3][name]!
+            if together {
+                #expect(two.launches - one.launches <= 1, "\(name): \(one.launches) and \(two.launches) launches")
+            } else {
+                #expect(two.launches - one.launches == perVariable, "\(name): \(one.launches) and \(two.launches) launches")
+                #expect(one.launches == perVariable + (name == "adamw" ? 3 : 0), "\(name): \(one.launches) launches for one variable")
+            }
+            let cpu = try steps(make, shapes: [[3, 4], [5]], on: .cpu)
+            for (got, expected) in zip(two.values, cpu.values) { expectClose(got, expected, tolerance: 1e-5, name) }
+        }
+    }
+
+    @Test func variablesOnTwoDevicesStepOneJittedCallPerDevice() throws {
+        guard let openCL = TestDevices.requireOpenCL() else { return }
+        for (name, make) in Self.makers {
+            let expected = try steps(make, shapes: [[3, 4], [5], [2]], on: .cpu)
+            // The counters live on the first variable's device; the OpenCL group is
+            // updated with them in both orders.
+            for devices in [[Device.cpu, openCL, .cpu], [openCL, .cpu, openCL]] {
+                let mixed = try steps(make, shapes: [[3, 4], [5], [2]], on: .cpu, devices: devices)
+                for (got, want) in zip(mixed.values, expected.values) { expectClose(got, want, tolerance: 1e-5, "\(name) on \(devices)") }
             }
         }
-        let one = try stepLaunches(shapes: [[3, 4]]), two = try stepLaunches(shapes: [[3, 4], [5]])
-        // m, v and the weights: one fused launch each; with jit's launch-saving passes
-        // (OpenCL GPUs, or ADJOINT_JIT_TOGETHER=1) the three run as one row kernel (a
-        // work-item per row of the [5] vector), or two where m and v launch together.
-        #expect([1, 2, 3].contains(two.launches - one.launches), "(\(one.launches) and \(two.launches) launches)")
-        let cpu = try withDevice(.cpu) { try stepLaunches(shapes: [[3, 4], [5]]) }
-        for (got, expected) in zip(two.values, cpu.values) { expectClose(got, expected, tolerance: 1e-5) }
+    }
+
+    @Test func stepsTakenOneVariableAtATimeMatchOneCall() throws {
+        for (name, make) in Self.makers {
+            let expected = try steps(make, shapes: [[3], [2, 2]], on: .cpu).values
+            let variables = [[3], [2, 2]].enumerated().map { ("w\($0.offset)", TrainVar(Tensor.randomNormal($0.element, seed: UInt64($0.offset), on: .cpu))) }
+            let optimizer = make(VarCollection(variables))
+            let gradients = [[3], [2, 2]].enumerated().map { Tensor.randomNormal($0.element, seed: UInt64(10 + $0.offset), on: .cpu) }
+            for scale in [1.0, 1, -0.5] {
+                noGrad {
+                    optimizer.beginStep()
+                    for (index, gradient) in gradients.enumerated() { optimizer.apply(index: index, gradient: scale * gradient, learningRate: 0.1) }
+                }
+            }
+            for (got, want) in zip(try variables.map { try $0.1.value.doubles() }, expected) { expectClose(got, want, tolerance: 1e-6, name) }
+        }
+    }
+
+    @Test func adamSkipsVariablesWithoutGradientsAndStepsOnlyWithSome() throws {
+        let used = Linear(2, 1, seed: 1, on: .cpu), unused = Linear(2, 1, seed: 2, on: .cpu)
+        let optimizer = Adam(VarCollection([("used.w", used.w), ("used.b", used.b!), ("unused.w", unused.w), ("unused.b", unused.b!)]), learningRate: 0.1)
+        let before = try unused.vars().tensors().map { try $0.doubles() }
+        optimizer.step()
+        #expect(optimizer.steps.count == 0, "no gradients, no step")
+        used(Tensor([[1, 2]] as [[Float]], on: .cpu)).sum().backward()
+        optimizer.step()
+        #expect(optimizer.steps.count == 1)
+        #expect(try unused.vars().tensors().map { try $0.doubles() } == before)
+        // Adam's first step moves each weight by lr against the sign of its gradient.
+        let initial = try Linear(2, 1, seed: 1, on: .cpu).w.value.doubles()
+        expectClose(used.w.value, initial.map { $0 - 0.1 }, tolerance: 1e-5)
+        #expect(try optimizer.m[2].value.doubles() == [0, 0] && optimizer.v[3].value.doubles() == [0])
     }
 
     @Test(arguments: TestDevices.all)

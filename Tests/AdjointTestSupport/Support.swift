@@ -1,4 +1,4 @@
-import Adjoint
+@testable import Adjoint
 import Foundation
 import Testing
 
@@ -138,4 +138,10 @@ public func naiveMatmul(_ a: [Double], _ aStrides: [Int], _ b: [Double], _ bStri
         }
     }
     return result
+}
+
+/// Whether jit runs its launch-saving passes on `device` (OpenCL GPUs, or any OpenCL
+/// device with ADJOINT_JIT_TOGETHER=1, as the test script's second pass sets).
+public func launchSaving(_ device: Device) -> Bool {
+    ((try? DeviceRegistry.shared.backend(for: device)) as? FusingBackend)?.launchBound ?? false
 }

@@ -609,6 +609,25 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func scalarChainsAreComputedInEveryKernelThatBroadcastsThem(_ device: Device) throws {
+        // An optimizer's bias correction: a chain of scalar work (square root included)
+        // read by two updates of different shapes and a reduction's input. Each fused
+        // reader computes it; only the returned scalar is stored by a launch of its own.
+        let update = { (t: [Tensor]) -> [Tensor] in
+            let advanced = t[2] * 0.999 + 0.001, correction = 1 / advanced.sqrt()
+            return [t[0] * correction - 1, (t[1] * correction).exp().sum(), advanced]
+        }
+        let inputs = [Tensor.randomNormal([3, 4], seed: 5, on: device), Tensor.randomNormal([7], seed: 6, on: device), Tensor([0.25] as [Float], on: device).reshaped([])]
+        let compiled = jit(update)
+        for _ in 0..<2 {
+            for (got, expected) in zip(compiled(inputs), update(inputs)) { expectClose(got, try expected.doubles(), tolerance: 1e-5) }
+        }
+        // The returned scalar's launch (2 ops), then the readers, each computing the
+        // square root and the reciprocal (2 ops) before its own (2).
+        #expect(compiled.lastProgram!.kernels == ["fused(2 ops)", "fused(4 ops)", "fused(4 ops + reduce.sum)"], "\(compiled.lastProgram!.kernels)")
+    }
+
+    @Test(arguments: TestDevices.all)
     func bufferReuseLowersPeakBuffers(_ device: Device) throws {
         let function = { (x: Tensor) -> Tensor in
             var y = x
@@ -628,10 +647,4 @@ import Testing
         expectClose(f(Tensor([0, 1] as [Float])), [1, exp(2)], tolerance: 1e-5)
         #expect(f.lastProgram!.kernels == ["binary.mul", "unary.exp"])
     }
-}
-
-/// Whether jit runs its launch-saving passes on `device` (OpenCL GPUs, or any OpenCL
-/// device with ADJOINT_JIT_TOGETHER=1, as the test script's second pass sets).
-private func launchSaving(_ device: Device) -> Bool {
-    ((try? DeviceRegistry.shared.backend(for: device)) as? FusingBackend)?.launchBound ?? false
 }

@@ -13,6 +13,9 @@ extension JitGraph {
     static let maximumDuplicatedNodes = 4
     /// The most readers such a chain is recomputed for.
     static let maximumDuplicatedReaders = 4
+    /// The most readers a scalar chain is recomputed for (an optimizer's bias correction
+    /// is read by every variable's update).
+    static let maximumScalarReaders = 64
 
     /// Whether `step` is an elementwise primitive fusion can absorb.
     private func isFusible(_ step: JitStep, interpreted: Bool) -> Bool {
@@ -84,9 +87,18 @@ extension JitGraph {
         // in a step that fuses, so each can recompute the producer's cheap chain instead.
         func duplicable(_ producer: Int, id: Int) -> Bool {
             let cone = members[producer] ?? [producer]
+            let layout = steps[producer].layout
+            if layout.count == 1 {
+                // A scalar chain (a learning-rate schedule, a bias correction) costs each
+                // element of a reader a few operations, whatever they are, and saves a
+                // launch: every reader that fuses and broadcasts it computes it.
+                return cone.count <= JitGraph.maximumDuplicatedNodes && readers[id].count <= JitGraph.maximumScalarReaders
+                    && readers[id].allSatisfy { reader in
+                        fusible[reader] && steps[reader].inputs.allSatisfy { $0.bufferID != id || $0.layout.readsOneElement(at: layout.offset) }
+                    }
+            }
             guard cone.count <= JitGraph.maximumDuplicatedNodes, readers[id].count <= JitGraph.maximumDuplicatedReaders,
                   cone.allSatisfy({ isCheap(steps[$0]) }) else { return false }
-            let layout = steps[producer].layout
             return readers[id].allSatisfy { reader in
                 let reads = steps[reader].inputs.filter { $0.bufferID == id }
                 if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
@@ -107,7 +119,10 @@ extension JitGraph {
             let sameElements = operand.layout == produced
                 || (flat && operand.layout.isContiguous && produced.isContiguous && operand.layout.offset == 0 && produced.offset == 0
                     && operand.layout.count == produced.count)
-            guard fusible[producer], !group.contains(producer), produced.shape == shape, sameElements else { return nil }
+            // A scalar read by broadcasting: its chain, all scalars, computes in the group
+            // with every operand broadcast to the group's shape (`fusedStep`).
+            let broadcastScalar = produced.count == 1 && operand.layout.readsOneElement(at: produced.offset)
+            guard fusible[producer], !group.contains(producer), (produced.shape == shape && sameElements) || broadcastScalar else { return nil }
             if readers[id].isSubset(of: group) && !inlined.contains(producer) { return producer }
             return duplicable(producer, id: id) ? producer : nil
         }
@@ -224,6 +239,11 @@ extension JitGraph {
             if let id = operand.bufferID, let producer = writers[id].first, group.contains(producer), producer != root {
                 return node(for: producer)
             }
+            // An operand of a scalar chain computed in the group: read it broadcast.
+            var operand = operand
+            if operand.layout.shape != shape && operand.layout.count == 1 {
+                operand.layout = Layout(shape: shape, strides: Array(repeating: 0, count: shape.count), offset: operand.layout.offset)
+            }
             if let existing = loads[operand] { return existing }
             let slot = operands.count
             operands.append(operand)
@@ -249,5 +269,13 @@ extension JitGraph {
             operandTypes: operands.map(\.dtype), reduction: reduction)
         let step = steps[root]
         return JitStep(kernel: .fused(kernel), inputs: operands, output: step.output, layout: step.layout, dtype: step.dtype)
+    }
+}
+
+extension Layout {
+    /// Whether every index reads the one element at `offset` (a scalar broadcast: stride 0
+    /// along every axis longer than 1).
+    func readsOneElement(at offset: Int) -> Bool {
+        self.offset == offset && zip(shape, strides).allSatisfy { $0.0 <= 1 || $0.1 == 0 }
     }
 }
