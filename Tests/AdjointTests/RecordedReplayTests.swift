@@ -22,10 +22,13 @@ import Testing
     }
 
     /// A product, a reduction long enough to split into partials the backend allocates
-    /// while recording, fused elementwise work, an input passed through and a constant.
+    /// while recording, fused elementwise work, an input passed through, a constant, and
+    /// enough launches more (a second product, column and whole reductions) that a replay
+    /// copying every input still submits fewer commands than launching.
     static func function(_ t: [Tensor]) -> [Tensor] {
         let product = t[0].matmul(t[1]).relu()
-        return [product.sum(axis: 1), (t[2] * 0.5).exp().sum(), product * 2 - 1, t[1], Tensor(3 as Float, on: t[0].device)]
+        return [product.sum(axis: 1), (t[2] * 0.5).exp().sum(), product * 2 - 1, t[1], Tensor(3 as Float, on: t[0].device),
+                t[0].matmul(t[1].tanh()).max(axis: 0), t[0].tanh().sum(axis: 0), t[2].max()]
     }
 
     static func inputs(_ seed: UInt64, on device: Device) -> [Tensor] {
@@ -173,6 +176,27 @@ import Testing
         }
     }
 
+
+    @Test func programsWhoseInputsAllChangeStopRecordingWhenCopiesCostAsMuch() throws {
+        guard let device = Self.recordingDevice() else { return }
+        // An optimizer's update as eager code calls it: two launches, every input new each
+        // call. A replay would copy both inputs and submit the recording: no saving.
+        let update = { (t: [Tensor]) -> [Tensor] in [t[0] - 0.1 * t[1], (t[0] * t[1]).sum()] }
+        let compiled = jit(options: JitOptions(recordReplays: true), update)
+        for call in 0..<4 {
+            let inputs = [Tensor.randomNormal([50], seed: UInt64(call), on: device), Tensor.randomNormal([50], seed: UInt64(100 + call), on: device)]
+            for (got, want) in zip(compiled(inputs), update(inputs)) { expectClose(got, try want.doubles(), tolerance: 1e-5, "call \(call)") }
+        }
+        // The first call records against the caller's buffers and replays; the second
+        // finds both inputs changed and launches from then on.
+        #expect(compiled.lastProgram!.launches == 2)
+        #expect(compiled.recordedReplays.replays == 1 && compiled.recordedReplays.recordings == 1, "\(compiled.recordedReplays)")
+        // One input changing, one fixed: a copy and a submission against two launches.
+        let fixed = Tensor.randomNormal([50], seed: 9, on: device)
+        let partly = jit(options: JitOptions(recordReplays: true), update)
+        for call in 0..<4 { _ = try partly([Tensor.randomNormal([50], seed: UInt64(call), on: device), fixed])[0].doubles() }
+        #expect(partly.recordedReplays.replays == 1, "\(partly.recordedReplays)")
+    }
     @Test func commandBuffersKeepEachLaunchsArguments() throws {
         // Two launches of one kernel with different buffers, recorded, then replayed twice
         // after the inputs change: each command reads what it was recorded with, even on

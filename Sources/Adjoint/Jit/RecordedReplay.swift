@@ -40,6 +40,8 @@ protocol RecordingBackend: Backend {
 /// end up alternating, each reading the memory the other writes. Up to `maxFrames` frames
 /// live per program; past `maxMisses` recordings in a row without a replay the program
 /// stops recording and launches its kernels one by one, as where the backend cannot record.
+/// It stops too when a replay would submit as many commands as launching does: a copy
+/// per input that changes between calls, and the recording.
 final class RecordedReplays: @unchecked Sendable {
     private final class Frame {
         let commands: RecordedCommands
@@ -110,6 +112,14 @@ final class RecordedReplays: @unchecked Sendable {
         calls += 1
         let buffers = inputs.map { $0.storage.buffer! }
         noteVariation(buffers)
+        // A replay submits a copy per changing input and the recording; launching
+        // submits each kernel. An eager helper (an optimizer's update, a loss) whose
+        // inputs are new every call saves nothing, and the copies cost device time.
+        let copies = buffers.indices.filter { varies[$0] && !isFrameOutput(buffers[$0]) }.count
+        if copies + 1 >= program.summary.launches {
+            stop("each call would copy \(copies) inputs to replay \(program.summary.launches) launches")
+            return nil
+        }
         let frame: Frame
         if let found = bestFrame(for: buffers) {
             frame = found

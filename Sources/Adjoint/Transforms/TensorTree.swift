@@ -41,10 +41,24 @@ extension Tensor: TensorTree {
 
 extension Array: TensorTree where Element: TensorTree {
     /// The elements' tensors, in order.
-    public var tensors: [Tensor] { flatMap(\.tensors) }
+    public var tensors: [Tensor] {
+        // `[Tensor]`, the common case (every jitted call and transform reads it), without
+        // an array per element.
+        if Element.self == Tensor.self { return unsafeBitCast(self, to: [Tensor].self) }
+        var result: [Tensor] = []
+        result.reserveCapacity(count)
+        for element in self { result.append(contentsOf: element.tensors) }
+        return result
+    }
     /// Each element rebuilt in turn.
     public func rebuilt(from tensors: inout ArraySlice<Tensor>) -> [Element] {
-        map { $0.rebuilt(from: &tensors) }
+        if Element.self == Tensor.self {
+            precondition(tensors.count >= count, "TensorTree: \(tensors.count) tensors left for an array of \(count)")
+            let taken = Array<Tensor>(tensors.prefix(count))
+            tensors.removeFirst(count)
+            return unsafeBitCast(taken, to: [Element].self)
+        }
+        return map { $0.rebuilt(from: &tensors) }
     }
 }
 
