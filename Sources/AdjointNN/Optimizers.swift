@@ -199,7 +199,8 @@ public class Adam: Optimizer, @unchecked Sendable {
     public let v: [StateVar]
     /// Steps taken, on the variables' device.
     public let steps: StepCounter
-    /// `1 − β1ᵗ` and `1 − β2ᵗ` on the device, advanced as `q ← β·q + (1 − β)`: no host
+    /// `1 − β1ᵗ` and `1 − β2ᵗ` on the device (float64 when the first variable is, else
+    /// float32), advanced as `q ← β·q + (1 − β)`: no host
     /// value enters the update (a jitted step traces once), and unlike `1 − pow(β, t)` in
     /// float32 nothing cancels (β2 = 0.999 rounds to float32 with a 1e-5 relative error in
     /// `1 − β2`).
@@ -222,10 +223,13 @@ public class Adam: Optimizer, @unchecked Sendable {
         if c.advances {
             counters = [counters[0] + 1, counters[1] * c.beta1 + (1 - c.beta1), counters[2] * c.beta2 + (1 - c.beta2)]
         }
-        let firstCorrection = 1 / counters[1], secondCorrection = 1 / counters[2].sqrt()
+        let corrections = [1 / counters[1], 1 / counters[2].sqrt()]
         return counters + stride(from: 3, to: t.count, by: 6).flatMap { at -> [Tensor] in
             var weights = t[at]
             let gradient = t[at + 1], learningRate = t[at + 4]
+            // The corrections have the first variable's dtype; others read them cast.
+            let (firstCorrection, secondCorrection) = weights.dtype == corrections[0].dtype
+                ? (corrections[0], corrections[1]) : (corrections[0].cast(to: weights.dtype), corrections[1].cast(to: weights.dtype))
             if c.decays { weights = weights - t[at + 5] * weights }
             let first = c.beta1 * t[at + 2] + (1 - c.beta1) * gradient
             let second = c.beta2 * t[at + 3] + (1 - c.beta2) * gradient * gradient
@@ -243,8 +247,9 @@ public class Adam: Optimizer, @unchecked Sendable {
         m = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
         v = vars.trainVars.map { StateVar(Tensor.zeros(like: $0.value)) }
         let device = vars.trainVars.first?.value.device
+        let dtype: DType = vars.trainVars.first?.value.dtype == .float64 ? .float64 : .float32
         steps = StepCounter(on: device)
-        biasCorrections = [StateVar(Tensor.zeros([], on: device)), StateVar(Tensor.zeros([], on: device))]
+        biasCorrections = [StateVar(Tensor.zeros([], dtype: dtype, on: device)), StateVar(Tensor.zeros([], dtype: dtype, on: device))]
         super.init(vars, learningRate: learningRate)
     }
 

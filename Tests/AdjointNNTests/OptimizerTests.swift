@@ -145,6 +145,31 @@ import Testing
         #expect(try optimizer.m[2].value.doubles() == [0, 0] && optimizer.v[3].value.doubles() == [0])
     }
 
+    @Test func float64AndMixedVariablesStepInTheirOwnPrecision() throws {
+        // Adam in float64 against the closed form to 1e-12 (float32 counters would leave
+        // 1e-8), and a model mixing float32 and float64 variables in one call.
+        var w = 1.0, m = 0.0, v = 0.0
+        var expected: [Double] = []
+        for (index, g) in Self.gradients.enumerated() {
+            let t = Double(index + 1)
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            w -= 0.1 * (m / (1 - pow(0.9, t))) / ((v / (1 - pow(0.999, t))).squareRoot() + 1e-8)
+            expected.append(w)
+        }
+        let precise = TrainVar(Tensor([1] as [Double], on: .cpu)), single = TrainVar(Tensor([1] as [Float], on: .cpu))
+        for (name, make) in Self.makers + [("adam", { @Sendable in Adam($0) })] {
+            let wide = TrainVar(Tensor([1] as [Double], on: .cpu)), narrow = TrainVar(Tensor([1] as [Float], on: .cpu))
+            let optimizer = make(VarCollection([("a", wide), ("b", narrow)]))
+            for g in Self.gradients { optimizer(lr: 0.1, [Tensor([g], on: .cpu), Tensor([Float(g)], on: .cpu)]) }
+            #expect(wide.value.dtype == .float64 && narrow.value.dtype == .float32)
+            expectClose(wide.value, try narrow.value.doubles(), tolerance: 1e-6, name)
+            if name == "adam" { expectClose(wide.value, [expected[2]], tolerance: 1e-12, "float64 Adam") }
+        }
+        let adam = Adam(VarCollection([("w", precise), ("s", single)]), learningRate: 0.1)
+        #expect(adam.biasCorrections.allSatisfy { $0.value.dtype == .float64 })
+    }
+
     @Test(arguments: TestDevices.all)
     func pytorchStyleBackwardStepZeroGrad(device: Device) throws {
         try withDevice(device) { () throws in
