@@ -31,29 +31,26 @@ import Testing
         expectClose(try run({ Momentum($0, momentum: 0.9, nesterov: true) }, lr: 0.1), [0.905, 1.0545, 0.71905])
     }
 
-    @Test func adamMatchesHandComputation() throws {
+    /// Adam's weights after each of `gradients` from w = 1 (lr 0.1, PyTorch's defaults;
+    /// AdamW's decoupled decay first), in float64 closed form.
+    static func adamTrajectory(weightDecay: Double = 0) -> [Double] {
         var w = 1.0, m = 0.0, v = 0.0
         var expected: [Double] = []
         for (index, g) in Self.gradients.enumerated() {
             let t = Double(index + 1)
+            w -= 0.1 * weightDecay * w
             m = 0.9 * m + 0.1 * g
             v = 0.999 * v + 0.001 * g * g
             w -= 0.1 * (m / (1 - pow(0.9, t))) / ((v / (1 - pow(0.999, t))).squareRoot() + 1e-8)
             expected.append(w)
         }
+        return expected
+    }
+
+    @Test func adamMatchesHandComputation() throws {
+        let expected = Self.adamTrajectory()
         expectClose(try run({ Adam($0) }, lr: 0.1), expected, tolerance: 1e-6)
-        var wd = 1.0
-        m = 0; v = 0
-        var decayed: [Double] = []
-        for (index, g) in Self.gradients.enumerated() {
-            let t = Double(index + 1)
-            wd -= 0.1 * 0.01 * wd
-            m = 0.9 * m + 0.1 * g
-            v = 0.999 * v + 0.001 * g * g
-            wd -= 0.1 * (m / (1 - pow(0.9, t))) / ((v / (1 - pow(0.999, t))).squareRoot() + 1e-8)
-            decayed.append(wd)
-        }
-        expectClose(try run({ AdamW($0) }, lr: 0.1), decayed, tolerance: 1e-6)
+        expectClose(try run({ AdamW($0) }, lr: 0.1), Self.adamTrajectory(weightDecay: 0.01), tolerance: 1e-6)
     }
 
     /// The optimizers of the launch and device tests, by name.
@@ -148,15 +145,7 @@ import Testing
     @Test func float64AndMixedVariablesStepInTheirOwnPrecision() throws {
         // Adam in float64 against the closed form to 1e-12 (float32 counters would leave
         // 1e-8), and a model mixing float32 and float64 variables in one call.
-        var w = 1.0, m = 0.0, v = 0.0
-        var expected: [Double] = []
-        for (index, g) in Self.gradients.enumerated() {
-            let t = Double(index + 1)
-            m = 0.9 * m + 0.1 * g
-            v = 0.999 * v + 0.001 * g * g
-            w -= 0.1 * (m / (1 - pow(0.9, t))) / ((v / (1 - pow(0.999, t))).squareRoot() + 1e-8)
-            expected.append(w)
-        }
+        let expected = Self.adamTrajectory()
         let precise = TrainVar(Tensor([1] as [Double], on: .cpu)), single = TrainVar(Tensor([1] as [Float], on: .cpu))
         for (name, make) in Self.makers + [("adam", { @Sendable in Adam($0) })] {
             let wide = TrainVar(Tensor([1] as [Double], on: .cpu)), narrow = TrainVar(Tensor([1] as [Float], on: .cpu))
