@@ -36,7 +36,7 @@ extension CPUBackend {
         let count = kernel.count
         let grain = max(4096, CPUParallel.elementGrain / max(1, kernel.nodes.count))
         CPUParallel.forEachRange(count: count, grain: grain) { range in
-            let registers = Registers(nodeCount: kernel.nodes.count)
+            let registers = Registers(kernel, readers: readers)
             defer { registers.deallocate() }
             var start = range.lowerBound
             while start < range.upperBound {
@@ -60,7 +60,7 @@ extension CPUBackend {
         let target = output.base(Float.self)
         let span = reduction.length * reduction.inner
         CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
-            let registers = Registers(nodeCount: kernel.nodes.count)
+            let registers = Registers(kernel, readers: readers)
             defer { registers.deallocate() }
             let inner = reduction.inner, op = reduction.op
             let sums = UnsafeMutablePointer<Double>.allocate(capacity: inner)
@@ -158,20 +158,39 @@ extension CPUBackend {
     private struct Registers {
         let storage: UnsafeMutablePointer<Float>
         let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
-        /// Per node: whether its register already holds a whole block of one broadcast
-        /// value (a scalar operand: filled once per task, not once per block).
+        /// Per node: whether it has one value for every element (a broadcast scalar
+        /// operand, or arithmetic on such values only: an optimizer's bias correction),
+        /// computed over a whole block once per task instead of once per block.
+        let uniform: UnsafeMutablePointer<Bool>
+        /// Per uniform node: whether its register holds that block already.
         let filled: UnsafeMutablePointer<Bool>
 
-        init(nodeCount: Int) {
-            storage = .allocate(capacity: nodeCount * CPUBackend.block)
-            values = .allocate(capacity: nodeCount)
-            filled = .allocate(capacity: nodeCount)
-            filled.initialize(repeating: false, count: nodeCount)
+        init(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>) {
+            let count = kernel.nodes.count
+            storage = .allocate(capacity: count * CPUBackend.block)
+            values = .allocate(capacity: count)
+            uniform = .allocate(capacity: count)
+            filled = .allocate(capacity: count)
+            filled.initialize(repeating: false, count: count)
+            for (index, node) in kernel.nodes.enumerated() {
+                // The last node writes the destination; a cast to float aliases its input.
+                uniform[index] = index != count - 1 && {
+                    switch node {
+                    case .load(let operand):
+                        readers[operand].contiguousFloats == nil && readers[operand].constant && !readers[operand].isBool
+                    case .unary(_, let x): uniform[x]
+                    case .binary(_, let a, let b): uniform[a] && uniform[b]
+                    case .select(let c, let a, let b): uniform[c] && uniform[a] && uniform[b]
+                    case .cast, .loadSum: false
+                    }
+                }()
+            }
         }
 
         func deallocate() {
             storage.deallocate()
             values.deallocate()
+            uniform.deallocate()
             filled.deallocate()
         }
     }
@@ -188,17 +207,15 @@ extension CPUBackend {
         for (index, node) in kernel.nodes.enumerated() {
             let out = index == last ? destination ?? registers.storage + index * block : registers.storage + index * block
             values[index] = out
+            let uniform = registers.uniform[index]
+            if uniform && registers.filled[index] { continue }
+            let length = uniform ? block : length
             switch node {
             case .load(let operand):
                 if let direct = readers[operand].contiguousFloats {
                     values[index] = direct + start
-                } else if readers[operand].constant && !readers[operand].isBool && index != last {
-                    if !registers.filled[index] {
-                        readers[operand].read(start: 0, length: block, into: out)
-                        registers.filled[index] = true
-                    }
                 } else {
-                    readers[operand].read(start: start, length: length, into: out)
+                    readers[operand].read(start: uniform ? 0 : start, length: length, into: out)
                 }
             case .loadSum:
                 preconditionFailure("split products are summed in readers on OpenCL only")
@@ -216,6 +233,7 @@ extension CPUBackend {
                     values[index] = source
                 }
             }
+            if uniform { registers.filled[index] = true }
         }
         return values[last]
     }
