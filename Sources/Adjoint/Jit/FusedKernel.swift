@@ -39,13 +39,15 @@ struct FusedKernel: GeneratedKernel {
     var operands: [Layout]
     var operandTypes: [DType]
     var reduction: Reduction?
-    /// A reduction kernel that also stores one node's value per element to a second,
-    /// contiguous output: the reduced chain itself (a producer read both by the reduction
-    /// and by later steps) or a sibling chain over the same elements (W1's gradient beside
-    /// its sum), instead of a launch of its own.
-    var storedNode: Int? = nil
-    /// Whether the kernel stores a node's values (see `storedNode`).
-    var storesValues: Bool { storedNode != nil }
+    /// Nodes whose value per element the kernel also stores, each to a contiguous output
+    /// of its own, instead of a launch of their own: for a reduction, the reduced chain
+    /// itself (read by later steps too) or a sibling chain over the same elements (W1's
+    /// gradient beside its sum), one node; for an elementwise kernel, producers merged
+    /// into it whose values later steps or the caller read (Adam's moments beside the
+    /// weights they update).
+    var storedNodes: [Int] = []
+    /// Whether the kernel stores node values (see `storedNodes`).
+    var storesValues: Bool { !storedNodes.isEmpty }
     /// Elementwise work on each reduced value before it is stored (a mean's division, a
     /// log-sum-exp's log and shift): nodes over the output's shape, where `.load(-1)` is
     /// the reduced value and `.load(k)` reads operand `k` at the output's index.
@@ -59,7 +61,8 @@ struct FusedKernel: GeneratedKernel {
     /// (program summaries, CPU profiles).
     var summary: String {
         "fused(\(nodes.filter { !$0.isLoad }.count) ops" + (reduction.map { " + reduce.\($0.op.rawValue)" } ?? "")
-            + (epilogue.isEmpty ? "" : " + \(epilogue.filter { !$0.isLoad }.count) after") + (storesValues ? ", values kept" : "") + ")"
+            + (epilogue.isEmpty ? "" : " + \(epilogue.filter { !$0.isLoad }.count) after")
+            + (!storesValues ? "" : reduction != nil ? ", values kept" : ", \(storedNodes.count + 1) outputs") + ")"
     }
 
     /// Elements the elementwise part evaluates.
@@ -197,20 +200,30 @@ struct FusedKernel: GeneratedKernel {
         }
     }
 
+    /// The stored nodes' output parameters, `<prefix>0`, `<prefix>1`, ….
+    func sideParameters(prefix: String) -> [String] {
+        storedNodes.enumerated().map { "__global \(FusedKernel.cType(types[$0.element]))* \(prefix)\($0.offset)" }
+    }
+
+    /// The statements storing each stored node's value for `element`.
+    func sideStores(prefix: String, element: String) -> String {
+        storedNodes.enumerated().map { "    \(prefix)\($0.offset)[\(element)] = v\($0.element);\n" }.joined()
+    }
+
     /// The type of the value written per output (the epilogue's last, else the last node's).
     var outputType: DType { epilogueTypes.last ?? types.last! }
 
     private var openCLBody: String {
-        let parameters = (["__global \(FusedKernel.cType(outputType))* out"] + (storedNode.map { ["__global \(FusedKernel.cType(types[$0]))* side"] } ?? [])
+        let parameters = (["__global \(FusedKernel.cType(outputType))* out"] + sideParameters(prefix: "side")
             + operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\($0.offset)" }).joined(separator: ", ")
         let last = nodes.count - 1
-        let store = storedNode.map { "    side[e] = v\($0);\n" } ?? ""
+        let store = sideStores(prefix: "side", element: "e")
         let finish = epilogue.isEmpty ? "    out[j] = acc;\n" : epilogueStatements(element: "j") + "\n    out[j] = w\(epilogue.count - 1);\n"
         // The element count of an elementwise kernel is an argument, so kernels that differ
         // only in it (one optimizer update per weight shape, say) share one program.
         guard let reduction else {
             return "(\(parameters), int n) {\n    int e = get_global_id(0);\n    if (e >= n) return;\n"
-                + statements(element: "e") + "\n    out[e] = v\(last);\n}\n"
+                + statements(element: "e") + "\n" + store + "    out[e] = v\(last);\n}\n"
         }
         let (initial, combine) = accumulation(reduction.op)
         if rowGroups {
@@ -257,9 +270,9 @@ protocol FusingBackend: Backend {
     /// where building failed (`runFused` then reports it).
     func prepare(_ kernel: FusedKernel) -> AnyObject?
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`,
-    /// and, for a kernel that `storesValues`, each element's value into `side`; `prepared`
+    /// and each stored node's values into `sides` (one per `storedNodes` entry); `prepared`
     /// is what `prepare(kernel)` returned, if anything.
-    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, side: BufferView?) throws
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, sides: [BufferView]) throws
 }
 
 extension CPUBackend: FusingBackend {
@@ -271,8 +284,8 @@ extension CPUBackend: FusingBackend {
     /// The CPU interprets the nodes: nothing to look up.
     func prepare(_ kernel: FusedKernel) -> AnyObject? { nil }
 
-    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, side: BufferView?) throws {
-        runFused(kernel, inputs: inputs, output: output, side: side)
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject?, inputs: [BufferView], output: BufferView, sides: [BufferView]) throws {
+        runFused(kernel, inputs: inputs, output: output, sides: sides)
     }
 }
 extension OpenCLBackend: FusingBackend {

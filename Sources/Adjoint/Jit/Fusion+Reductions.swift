@@ -25,9 +25,9 @@ extension JitGraph {
                   JitGraph.fusedReductionRunsWell(outer: outer, length: length, inner: inner)
             else { continue }
             kernel.reduction = FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
-            kernel.storedNode = kernel.nodes.count - 1
+            kernel.storedNodes = [kernel.nodes.count - 1]
             steps[a] = JitStep(kernel: .fused(kernel), inputs: steps[a].inputs, output: reduce.output, layout: reduce.layout,
-                               dtype: .float32, redraw: nil, sideOutput: values)
+                               dtype: .float32, redraw: nil, sideOutputs: [values])
             removed.insert(r)
         }
         removeSteps(removed)
@@ -50,7 +50,7 @@ extension JitGraph {
             let result = steps[r].output
             guard !pinned.contains(result), writers[result] == [r], readers[result].count == 1, let e = readers[result].first, e > r,
                   !removed.contains(e), steps[e].coversOutput(of: buffers[steps[e].output]), buffers[steps[e].output].count == buffers[result].count,
-                  steps[e].dtype == .float32 || steps[e].dtype == .bool, steps[e].sideOutput == nil
+                  steps[e].dtype == .float32 || steps[e].dtype == .bool, steps[e].sideOutputs.isEmpty
             else { continue }
             let reader = steps[e]
             // The reader's own nodes, and the operands it reads (loads of the result become
@@ -88,7 +88,7 @@ extension JitGraph {
             kernel.epilogueTypes = readerTypes
             kernel.epilogueShape = reader.layout.shape
             steps[r] = JitStep(kernel: .fused(kernel), inputs: inputs, output: reader.output, layout: reader.layout,
-                               dtype: reader.dtype, redraw: nil, sideOutput: steps[r].sideOutput)
+                               dtype: reader.dtype, redraw: nil, sideOutputs: steps[r].sideOutputs)
             removed.insert(e)
         }
         removeSteps(removed)
@@ -126,11 +126,11 @@ extension JitGraph {
         let writers = writers()
         var removed = Set<Int>()
         for r in steps.indices where !removed.contains(r) {
-            guard case .fused(var kernel) = steps[r].kernel, kernel.reduction != nil, kernel.storedNode == nil,
-                  kernel.epilogue.isEmpty, steps[r].sideOutput == nil else { continue }
+            guard case .fused(var kernel) = steps[r].kernel, kernel.reduction != nil, !kernel.storesValues,
+                  kernel.epilogue.isEmpty, steps[r].sideOutputs.isEmpty else { continue }
             for e in (r + 1)..<steps.count where !removed.contains(e) {
                 let sibling = steps[e]
-                guard case .fused(let other) = sibling.kernel, other.reduction == nil, other.storedNode == nil,
+                guard case .fused(let other) = sibling.kernel, other.reduction == nil, !other.storesValues,
                       other.shape == kernel.shape, writers[sibling.output] == [e], sibling.coversOutput(of: buffers[sibling.output]),
                       sibling.inputs.allSatisfy({ operand in
                           operand.bufferID.map { writers[$0].allSatisfy { $0 < r } } ?? true
@@ -150,9 +150,9 @@ extension JitGraph {
                 kernel.types = other.types + kernel.types
                 kernel.operands = inputs.map(\.layout)
                 kernel.operandTypes = inputs.map(\.dtype)
-                kernel.storedNode = shift - 1
+                kernel.storedNodes = [shift - 1]
                 steps[r] = JitStep(kernel: .fused(kernel), inputs: inputs, output: steps[r].output, layout: steps[r].layout,
-                                   dtype: steps[r].dtype, redraw: nil, sideOutput: sibling.output)
+                                   dtype: steps[r].dtype, redraw: nil, sideOutputs: [sibling.output])
                 removed.insert(e)
                 break
             }

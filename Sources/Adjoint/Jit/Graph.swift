@@ -33,8 +33,9 @@ struct JitStep {
     var dtype: DType
     /// Where a random draw's seed comes from at replay, when not from the trace.
     var redraw: Redraw?
-    /// A second buffer the step writes whole (a fused reduction's stored values).
-    var sideOutput: Int? = nil
+    /// Buffers the step writes whole besides its output, one per stored node of its fused
+    /// kernel (`FusedKernel.storedNodes`: a reduction's values, a producer's values).
+    var sideOutputs: [Int] = []
     /// For a matmul: how many partial products over slices of k it writes (`[parts, m, n]`)
     /// for its readers to sum, instead of their sum (OpenCL; `sumPartialProductsInReaders`).
     var partialProducts: Int? = nil
@@ -54,8 +55,8 @@ struct JitStep {
         return false
     }
 
-    /// The buffers the step writes: its output, and its side output if any.
-    var writtenBuffers: [Int] { sideOutput.map { [output, $0] } ?? [output] }
+    /// The buffers the step writes: its output, and its side outputs.
+    var writtenBuffers: [Int] { [output] + sideOutputs }
 
     /// The primitive, when this step is not fused.
     var primitive: Primitive? {

@@ -21,7 +21,7 @@ struct HorizontalKernel: Hashable, MemberKernels {
             // either way per work-item).
             let condition = m == 0 ? "e < n0" : "(e -= n\(m - 1)) < n\(m)"
             text += (m == 0 ? "" : " else ") + "if (\(condition)) {\n" + member.statements(element: "e", operandPrefix: "in\(m)_")
-                + "\n    out\(m)[e] = v\(member.nodes.count - 1);\n    }"
+                + "\n" + member.sideStores(prefix: "side\(m)_", element: "e") + "    out\(m)[e] = v\(member.nodes.count - 1);\n    }"
         }
         return text + "\n}\n"
     }
@@ -52,7 +52,7 @@ extension MemberKernels {
     var memberParameters: [String] {
         members.enumerated().flatMap { m, member in
             ["__global \(FusedKernel.cType(member.outputType))* out\(m)"]
-                + (member.storedNode.map { ["__global \(FusedKernel.cType(member.types[$0]))* side\(m)"] } ?? [])
+                + member.sideParameters(prefix: "side\(m)_")
                 + member.operandTypes.enumerated().map { "__global const \(FusedKernel.cType($0.element))* in\(m)_\($0.offset)" }
         }
     }
@@ -62,9 +62,10 @@ extension MemberKernels {
 protocol HorizontalFusingBackend: FusingBackend {
     /// What `runHorizontal` looks up for `kernel`, kept per step like `prepare(_: FusedKernel)`.
     func prepare(_ kernel: HorizontalKernel) -> AnyObject?
-    /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]`;
-    /// `prepared` is what `prepare(kernel)` returned, if anything.
-    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView]) throws
+    /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]` (and
+    /// its stored values into `sides[m]`); `prepared` is what `prepare(kernel)` returned,
+    /// if anything.
+    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView], sides: [[BufferView]]) throws
 }
 
 extension JitGraph {

@@ -225,8 +225,8 @@ final class JitProgram: @unchecked Sendable {
         func outputView(_ step: JitStep) throws -> BufferView {
             BufferView(buffer: try memory(step.output), layout: step.layout, dtype: step.dtype)
         }
-        func sideView(_ step: JitStep) throws -> BufferView? {
-            try step.sideOutput.map { id in BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype) }
+        func sideViews(_ step: JitStep) throws -> [BufferView] {
+            try step.sideOutputs.map { id in BufferView(buffer: try memory(id), layout: Layout(contiguous: [graph.buffers[id].count]), dtype: graph.buffers[id].dtype) }
         }
         var index = 0
         while index < graph.steps.count {
@@ -236,9 +236,9 @@ final class JitProgram: @unchecked Sendable {
                 let outputs = try members.map(outputView), inputs = try members.map { try $0.inputs.map(view) }
                 switch kernel {
                 case .together(let kernel):
-                    try (backend as! HorizontalFusingBackend).runHorizontal(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs)
+                    try (backend as! HorizontalFusingBackend).runHorizontal(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs, sides: members.map(sideViews))
                 case .rows(let kernel):
-                    try (backend as! RowFusingBackend).runRows(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs, sides: members.map(sideView))
+                    try (backend as! RowFusingBackend).runRows(kernel, prepared: prepared[index], inputs: inputs, outputs: outputs, sides: members.map(sideViews))
                 }
                 index = group.upperBound
                 continue
@@ -269,7 +269,7 @@ final class JitProgram: @unchecked Sendable {
                 }
             case .fused(let kernel):
                 // Fusion only ran when the backend fuses (see init).
-                try (backend as! FusingBackend).runFused(kernel, prepared: prepared[index], inputs: views, output: output, side: try sideView(step))
+                try (backend as! FusingBackend).runFused(kernel, prepared: prepared[index], inputs: views, output: output, sides: try sideViews(step))
             }
         }
     }

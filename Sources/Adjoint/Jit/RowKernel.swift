@@ -37,7 +37,7 @@ extension FusedKernel {
     /// This kernel's work for row `j` inside a `RowKernel` as member `m`.
     fileprivate func rowStatements(member m: Int, rows: Int) -> String {
         let prefix = "in\(m)_", last = nodes.count - 1
-        let store = storedNode.map { "    side\(m)[e] = v\($0);\n" } ?? ""
+        let store = sideStores(prefix: "side\(m)_", element: "e")
         if let reduction {
             let (initial, combine) = accumulation(reduction.op)
             let finish = epilogue.isEmpty ? "    out\(m)[j] = acc;\n"
@@ -47,7 +47,7 @@ extension FusedKernel {
         }
         let width = count / rows
         return "    for (int l = 0; l < \(width); l++) {\n    int e = j * \(width) + l;\n"
-            + statements(element: "e", operandPrefix: prefix) + "\n    out\(m)[e] = v\(last);\n    }\n"
+            + statements(element: "e", operandPrefix: prefix) + "\n" + store + "    out\(m)[e] = v\(last);\n    }\n"
     }
 }
 
@@ -57,7 +57,7 @@ protocol RowFusingBackend: FusingBackend {
     func prepare(_ kernel: RowKernel) -> AnyObject?
     /// Runs `kernel`, member `m` reading `inputs[m]` into the contiguous `outputs[m]` (and
     /// its stored values into `sides[m]`).
-    func runRows(_ kernel: RowKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView], sides: [BufferView?]) throws
+    func runRows(_ kernel: RowKernel, prepared: AnyObject?, inputs: [[BufferView]], outputs: [BufferView], sides: [[BufferView]]) throws
 }
 
 extension JitGraph {

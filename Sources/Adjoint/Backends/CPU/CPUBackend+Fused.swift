@@ -8,10 +8,12 @@ extension CPUBackend {
     private static let block = 512
 
     /// Runs `kernel` reading `inputs` (one view per operand) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, side: BufferView? = nil) {
-        precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
-        precondition(kernel.epilogue.isEmpty && (kernel.storedNode ?? kernel.nodes.count - 1) == kernel.nodes.count - 1,
+    func runFused(_ kernel: FusedKernel, inputs: [BufferView], output: BufferView, sides: [BufferView] = []) {
+        precondition(kernel.storedNodes.count == sides.count, "runFused: one side output per stored node")
+        precondition(kernel.epilogue.isEmpty && (kernel.reduction == nil || kernel.storedNodes.allSatisfy { $0 == kernel.nodes.count - 1 }),
                      "runFused: epilogues and stored sibling chains are fused for OpenCL programs only")
+        precondition(zip(kernel.storedNodes, sides).allSatisfy { kernel.types[$0] == .float32 && $1.dtype == .float32 },
+                     "runFused: the CPU stores float32 node values only")
         countLaunch()
         let count = kernel.count
         guard count > 0 || kernel.reduction != nil else { return }
@@ -24,15 +26,15 @@ extension CPUBackend {
         timed("\(kernel.summary) \(kernel.shape)") {
             readerArray.withUnsafeBufferPointer { readers in
                 if let reduction = kernel.reduction {
-                    runFusedReduction(kernel, reduction, readers: readers, output: output, side: side.map { $0.base(Float.self) })
+                    runFusedReduction(kernel, reduction, readers: readers, output: output, side: sides.first.map { $0.base(Float.self) })
                 } else {
-                    runFusedElementwise(kernel, readers: readers, output: output)
+                    runFusedElementwise(kernel, readers: readers, output: output, sides: sides.map { $0.base(Float.self) })
                 }
             }
         }
     }
 
-    private func runFusedElementwise(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, output: BufferView) {
+    private func runFusedElementwise(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, output: BufferView, sides: [UnsafeMutablePointer<Float>]) {
         let count = kernel.count
         let grain = max(4096, CPUParallel.elementGrain / max(1, kernel.nodes.count))
         CPUParallel.forEachRange(count: count, grain: grain) { range in
@@ -49,6 +51,11 @@ extension CPUBackend {
                     let target = output.base(Float.self) + start
                     let result = CPUBackend.evaluate(kernel, readers: readers, start: start, length: length, registers: registers, destination: target)
                     if result != target { target.update(from: result, count: length) }
+                }
+                // A stored node (never the last) has this block where `values` says: its
+                // register, a uniform block, or an operand read in place.
+                for (node, side) in zip(kernel.storedNodes, sides) {
+                    (side + start).update(from: registers.values[node], count: length)
                 }
                 start += length
             }

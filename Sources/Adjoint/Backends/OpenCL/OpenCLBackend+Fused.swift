@@ -26,8 +26,8 @@ extension OpenCLBackend {
 
     /// Launches `kernel` reading `inputs` (one view per operand; their layouts are baked
     /// into the source) into the contiguous `output`.
-    func runFused(_ kernel: FusedKernel, prepared: AnyObject? = nil, inputs: [BufferView], output: BufferView, side: BufferView? = nil) throws {
-        precondition(kernel.storesValues == (side != nil), "runFused: a kernel that stores its values needs a side output, and only it")
+    func runFused(_ kernel: FusedKernel, prepared: AnyObject? = nil, inputs: [BufferView], output: BufferView, sides: [BufferView] = []) throws {
+        precondition(kernel.storedNodes.count == sides.count, "runFused: one side output per stored node")
         try requireIndexable(inputs)
         try requireIndexable(CollectionOfOne(output))
         lock.lock()
@@ -35,7 +35,7 @@ extension OpenCLBackend {
         let k = try generatedKernel(kernel, prepared: prepared, in: &fusedKernels)
         let count = kernel.outputCount
         guard count > 0 else { return }
-        let args: [OpenCLArg] = try [.mem(mem(output))] + (side.map { [.mem(try mem($0))] } ?? []) + inputs.map { .mem(try mem($0)) }
+        let args: [OpenCLArg] = try [.mem(mem(output))] + sides.map { .mem(try mem($0)) } + inputs.map { .mem(try mem($0)) }
             + (kernel.reduction == nil ? [.int(i32(count))] : [])
         if kernel.rowGroups {
             let size = FusedKernel.rowGroupSize
@@ -60,11 +60,11 @@ extension OpenCLBackend {
 
     /// A group kernel's arguments: each member's output, its stored values if any, then
     /// its operands (the order of `MemberKernels.memberParameters`).
-    private func memberArguments(outputs: [BufferView], sides: [BufferView?], inputs: [[BufferView]]) throws -> [OpenCLArg] {
+    private func memberArguments(outputs: [BufferView], sides: [[BufferView]], inputs: [[BufferView]]) throws -> [OpenCLArg] {
         var args: [OpenCLArg] = []
         for (m, output) in outputs.enumerated() {
             args.append(.mem(try mem(output)))
-            if let side = sides[m] { args.append(.mem(try mem(side))) }
+            for side in sides[m] { args.append(.mem(try mem(side))) }
             for input in inputs[m] { args.append(.mem(try mem(input))) }
         }
         return args
@@ -80,7 +80,7 @@ extension OpenCLBackend {
 
 extension OpenCLBackend: HorizontalFusingBackend {
     /// Launches the members of `kernel` as one kernel over their concatenated index spaces.
-    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView]) throws {
+    func runHorizontal(_ kernel: HorizontalKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView], sides: [[BufferView]]) throws {
         let counts = kernel.members.map(\.outputCount)
         let total = counts.reduce(0, +)
         guard total < Int(Int32.max) else { throw AdjointError.unsupported("horizontal kernel on \(device): 2^31 elements or more") }
@@ -89,14 +89,13 @@ extension OpenCLBackend: HorizontalFusingBackend {
         defer { lock.unlock() }
         let k = try generatedKernel(kernel, prepared: prepared, in: &horizontalKernels)
         guard total > 0 else { return }
-        // Members are elementwise: none stores values.
-        let args = try memberArguments(outputs: outputs, sides: outputs.map { _ in nil }, inputs: inputs) + counts.map { .int(i32($0)) }
+        let args = try memberArguments(outputs: outputs, sides: sides, inputs: inputs) + counts.map { .int(i32($0)) }
         try launch(k, args: args, global: [roundUp(total, k.local)], local: [k.local])
     }
 
     /// Launches `kernel` with a work-item per row; member `m` reads `inputs[m]` and writes
     /// `outputs[m]` (and `sides[m]`, for a member that stores its values).
-    func runRows(_ kernel: RowKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView], sides: [BufferView?]) throws {
+    func runRows(_ kernel: RowKernel, prepared: AnyObject? = nil, inputs: [[BufferView]], outputs: [BufferView], sides: [[BufferView]]) throws {
         try requireIndexable(inputs.joined())
         try requireIndexable(outputs)
         lock.lock()
