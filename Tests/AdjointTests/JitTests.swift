@@ -609,6 +609,33 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func producersMergeIntoTheirReaderWhichStoresTheirValues(_ device: Device) throws {
+        // Adam's shape: the moments are outputs and the update reads them. One kernel
+        // reads g, m, v and w once and writes all three results.
+        let adam = { (t: [Tensor]) -> [Tensor] in
+            let m = 0.9 * t[1] + 0.1 * t[0], v = 0.99 * t[2] + 0.01 * t[0] * t[0]
+            return [t[3] - 0.5 * m / (v.sqrt() + 1e-8), m, v]
+        }
+        let inputs = (0..<4).map { Tensor.randomNormal([40, 130], seed: UInt64(20 + $0), on: device).abs() }
+        let compiled = jit(adam)
+        for _ in 0..<2 {
+            for (got, expected) in zip(compiled(inputs), adam(inputs)) { expectClose(got, try expected.doubles(), tolerance: 1e-5) }
+        }
+        #expect(compiled.lastProgram!.kernels == ["fused(12 ops, 3 outputs)"], "\(compiled.lastProgram!.kernels)")
+        // A producer read by a step before the reader (a sum) keeps its own launch: the
+        // reader would write its values after the sum needs them.
+        let early = { (t: [Tensor]) -> [Tensor] in
+            let p = (t[0] * 2).exp()
+            return [p.sum(), (p + t[1]) * 3]
+        }
+        let pair = [Tensor.randomNormal([6, 5], seed: 30, on: device), Tensor.randomNormal([6, 5], seed: 31, on: device)]
+        let kept = jit(early)
+        for (got, expected) in zip(kept(pair), early(pair)) { expectClose(got, try expected.doubles(), tolerance: 1e-5) }
+        #expect(!kept.lastProgram!.kernels.contains { $0.contains("outputs") }, "\(kept.lastProgram!.kernels)")
+        #expect(kept.lastProgram!.launches == (launchSaving(device) ? 2 : 3), "\(kept.lastProgram!.kernels)")
+    }
+
+    @Test(arguments: TestDevices.all)
     func scalarChainsAreComputedInEveryKernelThatBroadcastsThem(_ device: Device) throws {
         // An optimizer's bias correction: a chain of scalar work (square root included)
         // read by two updates of different shapes and a reduction's input. Each fused

@@ -307,13 +307,16 @@ extension FusedKernel.Node {
     }
 
     /// The node with every argument index moved by `shift` (loads unchanged).
-    func shifted(by shift: Int) -> Self {
+    func shifted(by shift: Int) -> Self { mappingArguments { $0 + shift } }
+
+    /// The node with every argument index `a` replaced by `index(a)` (loads unchanged).
+    func mappingArguments(_ index: (Int) -> Int) -> Self {
         switch self {
         case .load, .loadSum: return self
-        case .unary(let op, let x): return .unary(op, x + shift)
-        case .binary(let op, let a, let b): return .binary(op, a + shift, b + shift)
-        case .select(let c, let a, let b): return .select(c + shift, a + shift, b + shift)
-        case .cast(let x): return .cast(x + shift)
+        case .unary(let op, let x): return .unary(op, index(x))
+        case .binary(let op, let a, let b): return .binary(op, index(a), index(b))
+        case .select(let c, let a, let b): return .select(index(c), index(a), index(b))
+        case .cast(let x): return .cast(index(x))
         }
     }
 

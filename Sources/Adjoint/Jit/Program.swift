@@ -62,6 +62,7 @@ final class JitProgram: @unchecked Sendable {
             if fusing.fusesBroadcasts { graph.rewriteRankOneProducts() }
             summary.fusedAwaySteps = graph.fuseElementwise(interpreted: fusing.interpretsFusedKernels)
             if fusing.fusesBroadcasts { graph.fuseBroadcastBinaries() }
+            summary.fusedAwaySteps += graph.fuseProducersIntoReaders()
             // Where a launch costs more than a pass over the data (`launchBound`: GPUs).
             if launchBound {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
