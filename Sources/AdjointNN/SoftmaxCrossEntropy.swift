@@ -6,7 +6,8 @@ import Adjoint
 /// on GPUs, where jit makes row kernels) instead of some twenty, as PyTorch's fused
 /// `cross_entropy` does. The gradient is written with Tensor ops, so it differentiates
 /// again (Hessians, `jvp`); with inputs that carry history, or batched by `vmap`, or
-/// inside a trace, the jitted functions run as plain code.
+/// inside a trace, the jitted functions run as plain code. Each keeps up to 256 programs
+/// (one per shape of logits), as the library's own jitted pullbacks do.
 enum SoftmaxCrossEntropy {
     /// The forward's log-sum-exp per example, which the gradient reads instead of
     /// reducing the logits again.
@@ -29,7 +30,7 @@ enum SoftmaxCrossEntropy {
     /// logit is a one-hot select summed over the classes (exact: the other terms are
     /// zeros) rather than a gather, so compare, select and sum fuse with the reductions
     /// around them.
-    private static let forward = jit(name: "crossEntropyLogits") { (t: [Tensor]) -> [Tensor] in
+    private static let forward = jit(name: "crossEntropyLogits", capacity: 256) { (t: [Tensor]) -> [Tensor] in
         let logits = t[0], zero = Tensor.constant(0, dtype: logits.dtype, on: logits.device)
         let total = logSumExp(logits)
         let picked = Tensor.where(hits(t[1], classes: logits.shape.last!, on: logits.device), logits, zero).sum(axes: [-1])
@@ -38,7 +39,7 @@ enum SoftmaxCrossEntropy {
 
     /// The gradient with respect to the logits, from (logits, labels, log-sum-exp, the
     /// loss's cotangent).
-    private static let pullback = jit(name: "crossEntropyLogits.pullback") { (t: [Tensor]) -> Tensor in
+    private static let pullback = jit(name: "crossEntropyLogits.pullback", capacity: 256) { (t: [Tensor]) -> Tensor in
         let logits = t[0]
         let softmax = (logits - t[2].unsqueezed(axis: -1)).exp()
         let target = hits(t[1], classes: logits.shape.last!, on: logits.device).cast(to: logits.dtype)

@@ -103,8 +103,8 @@ import Testing
             _ = f(Tensor.ones([3]).to(.cpu))
             #expect(f.traceCount == 4)
         }
-        // A library-internal function's cache starts over at its capacity.
-        let bounded = JitFunction<Tensor, NoStaticArgument, Tensor>(name: "bounded", options: JitOptions(), capacity: 2) { x, _ in x * 2 }
+        // A bounded cache (`capacity`, for shapes that keep changing) starts over.
+        let bounded = jit(name: "bounded", capacity: 2) { (x: Tensor) in x * 2 }
         for size in 1...5 { expectClose(bounded(Tensor.ones([size], on: device)), [Double](repeating: 2, count: size)) }
         #expect(bounded.traceCount == 5 && bounded.cachedPrograms <= 2)
     }

@@ -104,6 +104,7 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
     private let capacity: Int
 
     init(name: String, options: JitOptions, capacity: Int = .max, function: @escaping (Input, Static) -> Output) {
+        precondition(capacity >= 1, "Adjoint.jit(\(name)): capacity \(capacity) keeps no program")
         self.name = name
         self.options = options
         self.capacity = capacity
@@ -209,10 +210,12 @@ extension JitFunction where Static == NoStaticArgument {
 /// The function must not read tensor values on the host (`scalars`, `item`): those throw
 /// `AdjointError.tracing` while tracing, and the outputs of that call carry the error.
 /// Swift values and tensors captured from outside are constants of the program.
+/// `capacity` bounds the programs kept (one per signature); past it the cache starts
+/// over, for functions called with shapes that keep changing.
 public func jit<Input: TensorTree, Output: TensorTree>(
-    name: String = "function", options: JitOptions = JitOptions(), _ function: @escaping (Input) -> Output
+    name: String = "function", options: JitOptions = JitOptions(), capacity: Int = .max, _ function: @escaping (Input) -> Output
 ) -> JitFunction<Input, NoStaticArgument, Output> {
-    JitFunction(name: name, options: options) { input, _ in function(input) }
+    JitFunction(name: name, options: options, capacity: capacity) { input, _ in function(input) }
 }
 
 /// Compiles `function` with a static argument: a Swift value (or `JitConstant` tensors)
@@ -223,7 +226,7 @@ public func jit<Input: TensorTree, Output: TensorTree>(
 /// scaled(x, static: 3)
 /// ```
 public func jit<Input: TensorTree, Static: Hashable, Output: TensorTree>(
-    name: String = "function", options: JitOptions = JitOptions(), _ function: @escaping (Input, Static) -> Output
+    name: String = "function", options: JitOptions = JitOptions(), capacity: Int = .max, _ function: @escaping (Input, Static) -> Output
 ) -> JitFunction<Input, Static, Output> {
-    JitFunction(name: name, options: options, function: function)
+    JitFunction(name: name, options: options, capacity: capacity, function: function)
 }
