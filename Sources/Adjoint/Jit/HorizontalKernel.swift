@@ -85,17 +85,18 @@ extension JitGraph {
                 start += 1
                 continue
             }
-            var written: Set<Int> = [steps[start].output]
+            var written = Set(steps[start].writtenBuffers)
             var read = reads(steps[start])
-            var parameters = 2 + steps[start].inputs.count
+            var parameters = 1 + steps[start].writtenBuffers.count + steps[start].inputs.count
             var end = start + 1
             while end < steps.count, end - start < limit, elementwise(end) {
-                let step = steps[end], stepReads = reads(step)
-                // Each member adds its output, its operands and its element count.
-                parameters += 2 + step.inputs.count
-                guard stepReads.isDisjoint(with: written), !read.contains(step.output), !written.contains(step.output),
+                let step = steps[end], stepReads = reads(step), stepWrites = Set(step.writtenBuffers)
+                // Each member adds its outputs (stored values included), its operands and
+                // its element count.
+                parameters += 1 + stepWrites.count + step.inputs.count
+                guard stepReads.isDisjoint(with: written), read.isDisjoint(with: stepWrites), written.isDisjoint(with: stepWrites),
                       parameters <= RowKernel.maxParameters else { break }
-                written.insert(step.output)
+                written.formUnion(stepWrites)
                 read.formUnion(stepReads)
                 end += 1
             }
