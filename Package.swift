@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O3"])]),
         // Elementwise float32 loops built for several vector widths (jit's CPU kernels).
         .target(name: "CVector", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+        // The CPU backend's worker threads (spin, then park).
+        .target(name: "CParallel", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("pthread")]),
 
         // MARK: - Library
         .target(
@@ -37,7 +39,7 @@ let package = Package(
         ),
         .target(
             name: "Adjoint",
-            dependencies: ["COpenCL", "CBLAS", "CGEMM", "CVector", "AdjointKernels"],
+            dependencies: ["COpenCL", "CBLAS", "CGEMM", "CVector", "CParallel", "AdjointKernels"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "AdjointNN", dependencies: ["Adjoint", "CZlib"]),

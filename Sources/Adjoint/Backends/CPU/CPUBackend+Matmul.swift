@@ -153,8 +153,17 @@ extension CPUBackend {
     /// OpenBLAS runs single-threaded and Adjoint splits large GEMMs across cores itself:
     /// OpenBLAS's own pool busy-waits after each call and starves the elementwise work
     /// that follows (measured: W3 step 12.8 ms with its pool, 10.2 ms with it sleeping).
+    /// Its threads, started when the library loaded, are also shut down where the build
+    /// exports `blas_thread_shutdown_` (Debian's pthreads OpenBLAS 0.3.21 does): one kept
+    /// calling `sched_yield` through a whole benchmark, a quarter of the samples, and cost
+    /// the main job's MLP step half its time once Adjoint's own workers spin too
+    /// (`OPENBLAS_NUM_THREADS=1`, which stops them being started, measured the same).
     static func configureBLASThreads() {
         openblas_set_num_threads(1)
+        // The process's global symbols (the linked OpenBLAS among them).
+        if let process = dlopen(nil, RTLD_NOW), let shutdown = dlsym(process, "blas_thread_shutdown_") {
+            _ = unsafeBitCast(shutdown, to: (@convention(c) () -> Int32).self)()
+        }
     }
 
     /// `C = A·B` for one matrix, split into column (or row) blocks across cores when the
