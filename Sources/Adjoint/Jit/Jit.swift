@@ -230,3 +230,13 @@ public func jit<Input: TensorTree, Static: Hashable, Output: TensorTree>(
 ) -> JitFunction<Input, Static, Output> {
     JitFunction(name: name, options: options, capacity: capacity, function: function)
 }
+
+extension Device {
+    /// Whether jit runs its launch-saving passes for this device (row kernels, kernels
+    /// launched together, fusion around reductions, split products summed by readers):
+    /// OpenCL GPUs, or any OpenCL device with `ADJOINT_JIT_TOGETHER=1`. Programs compiled
+    /// for it have fewer launches and a different kernel list than on the CPU.
+    public var jitSavesLaunches: Bool {
+        ((try? DeviceRegistry.shared.backend(for: self)) as? FusingBackend)?.launchBound ?? false
+    }
+}
