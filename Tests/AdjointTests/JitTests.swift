@@ -88,6 +88,29 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func broadcastInputsBindTheirOneRowWithoutACopy(_ device: Device) throws {
+        let f = jit { (t: [Tensor]) in [(t[0] * 2 + t[1]).exp().sum(axes: [1]), t[0]] }
+        let row = Tensor.randomNormal([1, 5], seed: 40, on: device), column = Tensor.randomNormal([3, 1], seed: 41, on: device)
+        let inputs = [row.expanded(to: [3, 5]), column.expanded(to: [3, 5])]
+        let dense = inputs.map { $0.contiguous() }
+        _ = f(inputs)
+        try device.synchronize()
+        let (broadcast, launches) = LaunchCount.counting { f(inputs) }
+        // No copy of either input: the program's own launches only (the first call also
+        // evaluated the constants at compile time).
+        #expect(launches == f.lastProgram!.launches, "\(launches) launches for \(f.lastProgram!.kernels)")
+        for (got, expected) in zip(broadcast, f(dense)) { expectClose(got, try expected.doubles(), tolerance: 1e-5) }
+        expectClose(broadcast[1], try dense[0].doubles())
+        #expect(broadcast[1].shape == [3, 5])
+        // Dense inputs of the same shapes are another signature.
+        #expect(f.traceCount == 2)
+        _ = f([Tensor.constant(1.5, on: device).expanded(to: [3, 5]), inputs[1]])
+        #expect(f.traceCount == 3 && f.cacheHits == 1)
+        _ = f(inputs)
+        #expect(f.cacheHits == 2)
+    }
+
+    @Test(arguments: TestDevices.all)
     func retracesOnNewSignatureAndCachesPrograms(_ device: Device) throws {
         let f = jit { (x: Tensor) in x * 2 + 1 }
         _ = f(Tensor.ones([3], on: device))

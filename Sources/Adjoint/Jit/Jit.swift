@@ -79,6 +79,8 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
     private struct Signature: Hashable {
         var shapes: [[Int]]
         var dtypes: [DType]
+        /// Per input, the axes it is broadcast along (see `broadcastAxes`).
+        var broadcast: [[Int]]
         var device: Device
         var staticValue: Static
     }
@@ -147,7 +149,8 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
         if let other = tensors.first(where: { $0.device != device }) {
             fatalError("Adjoint.jit(\(name)): inputs on \(device) and \(other.device) (at \(file):\(line)); a program runs on one device")
         }
-        let signature = Signature(shapes: tensors.map(\.shape), dtypes: tensors.map(\.dtype), device: device, staticValue: staticValue)
+        let broadcast = tensors.map(JitFunction.broadcastAxes)
+        let signature = Signature(shapes: tensors.map(\.shape), dtypes: tensors.map(\.dtype), broadcast: broadcast, device: device, staticValue: staticValue)
         let compiled: Compiled
         var freshDraws = true
         if let cached = lock.withLock({ cache[signature] }) {
@@ -155,7 +158,7 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
             compiled = cached
         } else {
             freshDraws = false
-            compiled = trace(input, tensors, staticValue, device: device)
+            compiled = trace(input, tensors, broadcast, staticValue, device: device)
             lock.withLock {
                 if cache.count >= capacity { cache.removeAll() }
                 cache[signature] = compiled
@@ -165,15 +168,35 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
         switch compiled {
         case .program(let program, let template):
             lock.withLock { last = program.summary }
-            return template.replacingTensors(program.run(tensors, freshDraws: freshDraws))
+            let bound = zip(tensors, broadcast).map { JitFunction.compact($0.value, along: $1) }
+            return template.replacingTensors(program.run(bound, freshDraws: freshDraws))
         case .failed(let error, let template):
             return template.mapTensors { Tensor(storage: Storage(device: device, dtype: $0.dtype, failure: error), layout: Layout(contiguous: $0.shape)) }
         }
     }
 
-    private func trace(_ input: Input, _ tensors: [Tensor], _ staticValue: Static, device: Device) -> Compiled {
+    /// The axes `tensor` is broadcast along (extent over 1, stride 0: an `expanded` view,
+    /// a scalar cotangent spread over a batch). The program binds the tensor's one row
+    /// along them and reads it broadcast, where a dense input would be a copy first.
+    private static func broadcastAxes(_ tensor: Tensor) -> [Int] {
+        tensor.layout.shape.indices.filter { tensor.layout.shape[$0] > 1 && tensor.layout.strides[$0] == 0 }
+    }
+
+    /// `tensor` with extent 1 along `axes` (the values a broadcast input binds).
+    private static func compact(_ tensor: Tensor, along axes: [Int]) -> Tensor {
+        guard !axes.isEmpty else { return tensor }
+        var layout = tensor.layout
+        for axis in axes { layout.shape[axis] = 1 }
+        return Tensor(storage: tensor.storage, layout: layout)
+    }
+
+    private func trace(_ input: Input, _ tensors: [Tensor], _ broadcast: [[Int]], _ staticValue: Static, device: Device) -> Compiled {
         let tracer = Tracer(name: name, device: device)
-        let placeholders = tensors.enumerated().map { tracer.input($0.offset, shape: $0.element.shape, dtype: $0.element.dtype) }
+        let placeholders = tensors.enumerated().map { index, tensor in
+            var shape = tensor.shape
+            for axis in broadcast[index] { shape[axis] = 1 }
+            return tracer.input(index, shape: shape, dtype: tensor.dtype).expanded(to: tensor.shape)
+        }
         let output = Tracer.$current.withValue(tracer) { function(input.replacingTensors(placeholders), staticValue) }
         let results = output.tensors
         if let batched = results.first(where: { $0.batch != nil }) {
