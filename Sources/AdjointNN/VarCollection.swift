@@ -16,9 +16,21 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
     /// An empty collection.
     public init() {}
 
-    /// A collection of the given entries (later duplicates of a name are dropped).
-    public init(_ entries: [(name: String, variable: BaseVar)]) {
-        for entry in entries where self[entry.name] == nil { self[entry.name] = entry.variable }
+    /// A collection of the given entries. A name given twice for the same variable is kept
+    /// once; for two different variables it stops with a message naming it (as Objax's
+    /// name conflict does): one of them would otherwise be dropped, and an optimizer over
+    /// the collection would silently never train it.
+    public init(_ entries: [(name: String, variable: BaseVar)], file: StaticString = #fileID, line: UInt = #line) {
+        for entry in entries {
+            if let existing = self[entry.name] {
+                guard existing === entry.variable else {
+                    fatalError("AdjointNN.VarCollection: two different variables named \(entry.name) (at \(file):\(line)); "
+                        + "give them distinct names (modules under one parent module, or VarCollection with explicit names)")
+                }
+                continue
+            }
+            self[entry.name] = entry.variable
+        }
     }
 
     /// The variable named `name`.
@@ -48,8 +60,13 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
         VarCollection(entries.filter { $0.variable is V })
     }
 
-    /// The trainable variables.
-    public var trainVars: [TrainVar] { entries.compactMap { $0.variable as? TrainVar } }
+    /// The trainable variables, each once (a variable under two names, a layer used
+    /// twice for tied weights, is differentiated and updated once, by its summed gradient).
+    public var trainVars: [TrainVar] {
+        // A variable under two names (a layer used twice: tied weights) is trained once.
+        var seen = Set<ObjectIdentifier>()
+        return entries.compactMap { $0.variable as? TrainVar }.filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
 
     /// The variables whose name satisfies `include`.
     public func filter(names include: (String) -> Bool) -> VarCollection {
@@ -62,7 +79,8 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
     /// The variables whose name does not contain `text` (e.g. to freeze a layer).
     public func excluding(_ text: String) -> VarCollection { filter { !$0.contains(text) } }
 
-    /// Both collections (names already present in `lhs` keep `lhs`'s variable).
+    /// Both collections (a variable in both appears once; two different variables of one
+    /// name stop with a message, see `init(_:)`).
     public static func + (lhs: VarCollection, rhs: VarCollection) -> VarCollection {
         VarCollection(lhs.entries + rhs.entries)
     }

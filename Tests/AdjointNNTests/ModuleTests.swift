@@ -44,11 +44,19 @@ import Testing
         let linear = vars.filter(containing: "Linear")
         linear.assign([Tensor.ones([3], on: .cpu), Tensor.full([2, 3], 2, on: .cpu)])
         #expect(try model.layers[0].vars().tensors()[1].doubles() == [2, 2, 2, 2, 2, 2])
-        // Two collections with the same names: the left one's variables stay.
-        let first = Linear(2, 3, on: .cpu).vars(), second = Linear(2, 3, on: .cpu).vars()
-        let both = first + second
-        #expect(both.count == 2 && both.names == first.names)
-        #expect(zip(both.entries, first.entries).allSatisfy { $0.variable === $1.variable })
+        // A variable in both collections appears once.
+        let both = linear + vars
+        #expect(both.count == 6 && Array(both.names.prefix(2)) == linear.names)
+        #expect(zip(both.entries, linear.entries).allSatisfy { $0.variable === $1.variable })
+    }
+
+    @Test func twoVariablesOfOneNameStopWithAMessage() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Linear(2, 3, on: .cpu).vars() + Linear(2, 3, on: .cpu).vars()
+        }.map { result in
+            let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(message.contains("AdjointNN.VarCollection: two different variables named (Linear).b"), "\(message)")
+        }
     }
 
     @Test(arguments: TestDevices.all)

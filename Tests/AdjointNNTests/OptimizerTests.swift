@@ -202,6 +202,24 @@ import Testing
         expectClose(model.b!.value, [1], tolerance: 2e-2)
     }
 
+    @Test func aLayerUsedTwiceTrainsOnceByItsSummedGradient() throws {
+        // Tied weights: y = sum(L(L(x))) with L(v) = v·w + b, scalar w and b.
+        let shared = Linear(1, 1, seed: 4, on: .cpu)
+        let model = Sequential { shared; shared }
+        #expect(model.vars().count == 4 && model.vars().trainVars.count == 2)
+        let w = try shared.w.value.doubles()[0], b = try shared.b!.value.doubles()[0]
+        let x = Tensor([[1.5]] as [[Float]], on: .cpu)
+        let gv = GradValues({ x, _ in .single(model(x).sum()) }, vars: model.vars())
+        let (gradients, _) = gv(x, x)
+        // d/dw (x·w + b)·w + b = 2·x·w + b; d/db = w + 1 (Linear declares its bias first).
+        #expect(gradients.count == 2 && model.vars().trainVars[0] === shared.b!)
+        expectClose(gradients[1], [2 * 1.5 * w + b], tolerance: 1e-5)
+        expectClose(gradients[0], [w + 1], tolerance: 1e-5)
+        SGD(model.vars(), learningRate: 0.1)(lr: 0.1, gradients)
+        expectClose(shared.w.value, [w - 0.1 * (2 * 1.5 * w + b)], tolerance: 1e-5)
+        expectClose(shared.b!.value, [b - 0.1 * (w + 1)], tolerance: 1e-5)
+    }
+
     @Test func twoOptimizersOnDisjointVariablesStepInTurn() throws {
         let generator = Linear(2, 2, seed: 1, on: .cpu), discriminator = Linear(2, 1, seed: 2, on: .cpu)
         let noise = Tensor.randomNormal([8, 2], seed: 3, on: .cpu)
