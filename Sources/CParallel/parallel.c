@@ -93,7 +93,20 @@ static void *worker(void *unused) {
     return NULL;
 }
 
+// A forked child has none of the workers (and may have copied a held lock): its loops
+// run on the calling thread.
+static void forget_workers_after_fork(void) {
+    workers = 0;
+    atomic_store(&parked, 0);
+    atomic_store(&attached, 0);
+    atomic_store(&current, NULL);
+    pthread_mutex_init(&run_lock, NULL);
+    pthread_mutex_init(&park_lock, NULL);
+    pthread_cond_init(&park_cond, NULL);
+}
+
 static void start_workers(void) {
+    pthread_atfork(NULL, NULL, forget_workers_after_fork);
     const char *spin = getenv("ADJOINT_CPU_SPIN_US");
     if (spin) spin_ns = atol(spin) * 1000L;
     int count = adjoint_available_cpus() - 1;
