@@ -6,6 +6,24 @@ import Testing
 /// The PyTorch autograd walk-through, reproduced on every device.
 @Suite struct AutogradTests {
     @Test(arguments: TestDevices.all)
+    func aScalarLossSeedsItsBackwardPassWithoutALaunch(device: Device) throws {
+        try withDevice(device) { () throws in
+            let x = Tensor.randomNormal([3, 4], seed: 8).requiringGrad()
+            let loss = x.sum()
+            _ = gradients(of: loss, wrt: [x], retainGraph: true)
+            try device.synchronize()
+            // The seed 1 is a cached constant (made by the first pass) and the sum's pullback
+            // a broadcast view of it.
+            let (gradient, launches) = LaunchCount.counting { gradients(of: loss, wrt: [x])[0] }
+            #expect(launches == 0, "\(launches) launches")
+            expectClose(gradient, [Double](repeating: 1, count: 12))
+            (2 * x).mean().backward()
+            expectClose(x.grad!, [Double](repeating: 2.0 / 12, count: 12))
+            expectClose(grad { (y: Tensor) in (y * y).sum() }(x), try (2 * x).doubles())
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
     func maxSplitsTheGradientBetweenTiesOnEveryPath(device: Device) throws {
         try withDevice(device) { () throws in
             let x = Tensor([[1, 3, 3], [2, 0, -1]] as [[Float]])

@@ -88,7 +88,7 @@ extension Tensor {
             guard count == 1 else {
                 fatalError("Adjoint.backward: grad can be implicitly created only for scalar outputs; this tensor has shape \(shape): pass backward(gradient:) (at \(file):\(line))")
             }
-            seed = Tensor.ones(like: self)
+            seed = Tensor.unitSeed(like: self)
         }
         _ = AutodiffEngine.run(
             root: node, seed: seed, targets: nil, accumulateIntoLeaves: true,
@@ -120,7 +120,7 @@ public func gradients(
         guard output.count == 1 else {
             fatalError("Adjoint.gradients: gradient only defined for scalar outputs without a seed; output had shape \(output.shape) (at \(file):\(line))")
         }
-        start = Tensor.ones(like: output)
+        start = Tensor.unitSeed(like: output)
     }
     let targets = inputs.compactMap { $0.node }
     let found = AutodiffEngine.run(
@@ -129,5 +129,13 @@ public func gradients(
     return inputs.map { input in
         guard let node = input.node, let gradient = found[ObjectIdentifier(node)] else { return Tensor.zeros(like: input) }
         return gradient
+    }
+}
+
+extension Tensor {
+    /// The cotangent 1 of a one-element output: the cached constant viewed in its shape,
+    /// so a backward pass launches no fill for its seed.
+    static func unitSeed(like output: Tensor) -> Tensor {
+        Tensor.constant(1, dtype: output.dtype, on: output.device).reshaped(output.shape)
     }
 }

@@ -39,7 +39,7 @@ enum Differentiation {
         guard output.count == 1 else {
             fatalError("Adjoint.\(transform): gradient only defined for scalar-output functions; output had shape \(output.shape)")
         }
-        let seed = Tensor.ones(like: output)
+        let seed = Tensor.unitSeed(like: output)
         let results = Adjoint.gradients(of: output, wrt: inputs, seed: seed, createGraph: createGraph)
         return zip(inputs, results).map { input, gradient in
             input.dtype.isFloatingPoint ? (createGraph ? gradient : gradient.detach()) : Tensor.zeros(like: input)
