@@ -69,17 +69,18 @@ public final class GradValues: Module, @unchecked Sendable {
         let trainVars = variables.trainVars
         let saved = trainVars.map(\.value)
         defer { zip(trainVars, saved).forEach { $0.value = $1 } }
-        var values: LossValues = .single(Tensor.zeros([]))
+        var values: LossValues?
         let argnums = inputArgnums, function = self.function
         let arguments = argnums.map { inputs[$0] } + saved
         let gradients = grad { (tensors: [Tensor]) -> Tensor in
             var callInputs = inputs
             for (position, index) in argnums.enumerated() { callInputs[index] = tensors[position] }
             for (variable, tensor) in zip(trainVars, tensors.dropFirst(argnums.count)) { variable.value = tensor }
-            values = function(callInputs)
-            return values.loss
+            let computed = function(callInputs)
+            values = computed
+            return computed.loss
         }(arguments)
-        return (gradients, values.detached)
+        return (gradients, values!.detached)
     }
 
     /// Gradients and values for two inputs.

@@ -44,7 +44,7 @@ public final class Dropout: Module, Layer, @unchecked Sendable {
         hooked(input) { x in
             guard isTraining, rate > 0 else { return x }
             let keep = Tensor.randomBernoulli(x.shape, probability: 1 - rate, seed: random.nextSeed(), on: x.device)
-            return Tensor.where(keep, x / (1 - rate), Tensor.zeros([], dtype: x.dtype, on: x.device))
+            return Tensor.where(keep, x / (1 - rate), Tensor.constant(0, dtype: x.dtype, on: x.device))
         }
     }
 }

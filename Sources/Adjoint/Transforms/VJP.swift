@@ -42,12 +42,16 @@ public func jvp<T: TensorTree>(_ function: @escaping (T) -> Tensor, primal: T, t
     let graph = Differentiation.needsGraph(originals + tangents)
     return Differentiation.evaluate {
         let value = function(primal.replacingTensors(lifted))
-        let dual = Tensor.zeros(like: value).requiringGrad()
+        // The dual's values never matter (the pairing is linear in it): a broadcast view
+        // of the cached 0, not a fill.
+        let dual = Tensor.constant(0, dtype: value.dtype, on: value.device).expanded(to: value.shape).requiringGrad()
         let transposed = gradients(of: value, wrt: lifted, seed: dual, createGraph: true, retainGraph: true)
-        var pairing = Tensor.zeros([], dtype: value.dtype, on: value.device)
+        var accumulated: Tensor?
         for (row, direction) in zip(transposed, tangents) where row.dtype.isFloatingPoint {
-            pairing = pairing + (row * direction.cast(to: row.dtype)).sum()
+            let term = (row * direction.cast(to: row.dtype)).sum()
+            accumulated = accumulated.map { $0 + term } ?? term
         }
+        let pairing = accumulated ?? Tensor.constant(0, dtype: value.dtype, on: value.device)
         let derivative = gradients(of: pairing, wrt: [dual], createGraph: graph, retainGraph: graph)[0]
         return (graph ? value : value.detach(), graph ? derivative : derivative.detach())
     }
