@@ -95,6 +95,18 @@ extension JitGraph {
         return removed.count
     }
 
+    /// Short row reductions left as primitives (of a function's input, or of a product's
+    /// result: nothing to fuse them with) become one-node fused kernels, so that the row
+    /// pass can launch them with other work over the same rows (the cross-entropy's
+    /// maximum of the logits beside its sums). Run for OpenCL devices (see `JitProgram`).
+    mutating func fuseLoneRowReductions() {
+        for index in steps.indices {
+            guard case .primitive = steps[index].kernel, steps[index].dtype == .float32, let kernel = reductionKernel(steps[index]),
+                  let reduction = kernel.reduction, reduction.inner == 1, !kernel.rowGroups else { continue }
+            steps[index].kernel = .fused(kernel)
+        }
+    }
+
     /// The fused kernel a reduction step runs: its own, or, for a primitive sum, max or min
     /// of a contiguous input that a fused kernel runs well, one that loads and reduces.
     private func reductionKernel(_ step: JitStep) -> FusedKernel? {

@@ -68,6 +68,12 @@ final class JitProgram: @unchecked Sendable {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
                 summary.fusedAwaySteps += graph.fuseSiblingsIntoReductions()
                 summary.fusedAwaySteps += graph.fuseEpilogues()
+                // Lone row reductions and broadcast binaries as one-node fused kernels, which
+                // the row pass can launch with their neighbours (a softmax is one launch).
+                if options.launchTogether {
+                    graph.fuseLoneRowReductions()
+                    if !fusing.fusesBroadcasts { graph.fuseBroadcastBinaries() }
+                }
                 if let backend = backend as? SplitProductBackend { graph.sumPartialProductsInReaders(backend) }
             }
         }
