@@ -10,7 +10,9 @@ struct DevicesCommand: ParsableCommand {
 
     func run() throws {
         for info in Device.available {
-            print(info)
+            // Whether jit runs its launch-saving passes there (row kernels, kernels launched
+            // together, recorded replays where the device records).
+            print("\(info)" + (info.device.jitSavesLaunches ? ", jit saves launches" : ""))
         }
         if let reason = Device.openCLUnavailableReason {
             print("OpenCL: none (\(reason))")
