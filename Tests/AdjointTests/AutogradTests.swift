@@ -17,6 +17,23 @@ import Testing
             let (gradient, launches) = LaunchCount.counting { gradients(of: loss, wrt: [x])[0] }
             #expect(launches == 0, "\(launches) launches")
             expectClose(gradient, [Double](repeating: 1, count: 12))
+            // A mean's pullback divides the seed by the count: two cached constants, folded on
+            // the host, so its gradient launches nothing either.
+            let mean = x.mean()
+            _ = gradients(of: mean, wrt: [x], retainGraph: true)
+            let (meanGradient, meanLaunches) = LaunchCount.counting { gradients(of: mean, wrt: [x])[0] }
+            #expect(meanLaunches == 0, "\(meanLaunches) launches")
+            expectClose(meanGradient, [Double](repeating: 1.0 / 12, count: 12))
+            for dtype in [DType.float32, .float64] {
+                // The second time: the first made the constants 3 and 1/3.
+                _ = Tensor.constant(1, dtype: dtype, on: device) / Tensor.constant(3, dtype: dtype, on: device)
+                let (quotient, launches) = LaunchCount.counting { Tensor.constant(1, dtype: dtype, on: device) / Tensor.constant(3, dtype: dtype, on: device) }
+                #expect(launches == 0 && quotient.dtype == dtype)
+                #expect(try quotient.doubles() == [dtype == .float32 ? Double(Float(1) / Float(3)) : 1.0 / 3])
+            }
+            // A constant with history still differentiates.
+            let c = Tensor.constant(2, on: device).requiringGrad()
+            expectClose(gradients(of: c * Tensor.constant(5, on: device), wrt: [c])[0], [5])
             (2 * x).mean().backward()
             expectClose(x.grad!, [Double](repeating: 2.0 / 12, count: 12))
             expectClose(grad { (y: Tensor) in (y * y).sum() }(x), try (2 * x).doubles())

@@ -11,6 +11,10 @@ final class Storage: @unchecked Sendable {
     let dtype: DType
     let buffer: DeviceBuffer?
     let failure: AdjointError?
+    /// The value of every element, for the cached scalar constants (`Tensor.constant`),
+    /// so arithmetic on two of them is done on the host (`Tensor.binary`). Set before the
+    /// storage is shared, never changed.
+    var constantValue: Double?
 
     init(device: Device, dtype: DType, buffer: DeviceBuffer) {
         self.device = device

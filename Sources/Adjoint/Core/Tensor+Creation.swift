@@ -136,6 +136,7 @@ final class ConstantCache: @unchecked Sendable {
         // Made eagerly even inside a jit trace: the cache outlives the trace.
         let made = Tracer.$current.withValue(nil) { Tensor.full([], value, dtype: dtype, on: device) }
         if made.failure != nil { return made }
+        made.storage.constantValue = value
         if entries.count > 1024 { entries.removeAll() }
         entries[key] = made
         return made

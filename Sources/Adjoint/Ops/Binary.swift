@@ -55,6 +55,7 @@ extension Tensor {
             if outputDType == .bool { return output }
             return record(name, [a, b], output: output, file: file, line: line, pullback: pullback)
         }
+        if let folded = foldedConstants(op, a, b, shape: shape) { return folded }
         let output: Tensor
         if let uniform = uniformBroadcast([a, b], to: shape) {
             output = Tensor(storage: Dispatch.run(.binary(op), uniform, shape: [], dtype: outputDType, device: a.device), layout: Layout(shape: shape, strides: Array(repeating: 0, count: shape.count)))
@@ -69,6 +70,36 @@ extension Tensor {
 
     /// A rank-0 constant with this tensor's dtype and device.
     func scalar(_ value: Double) -> Tensor { Tensor.constant(value, dtype: dtype, on: device) }
+
+    /// `op` on two cached scalar constants (views of them included) without history,
+    /// computed on the host in the dtype's arithmetic and returned as another cached
+    /// constant viewed in `shape`: the mean's pullback dividing the seed 1 by the count
+    /// launched a kernel for one number each backward pass. Arithmetic only (+ − × ÷),
+    /// float32 and float64, outside traces.
+    private static func foldedConstants(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, shape: [Int]) -> Tensor? {
+        guard Tracer.current == nil, a.node == nil, b.node == nil, a.dtype == .float32 || a.dtype == .float64,
+              let x = a.storage.constantValue, let y = b.storage.constantValue else { return nil }
+        let value: Double
+        if a.dtype == .float32 {
+            let (p, q) = (Float(x), Float(y))
+            switch op {
+            case .add: value = Double(p + q)
+            case .sub: value = Double(p - q)
+            case .mul: value = Double(p * q)
+            case .div: value = Double(p / q)
+            default: return nil
+            }
+        } else {
+            switch op {
+            case .add: value = x + y
+            case .sub: value = x - y
+            case .mul: value = x * y
+            case .div: value = x / y
+            default: return nil
+            }
+        }
+        return Tensor.constant(value, dtype: a.dtype, on: a.device).reshaped(Array(repeating: 1, count: shape.count)).expanded(to: shape)
+    }
 
     // MARK: Arithmetic
 
