@@ -20,19 +20,13 @@ enum SoftmaxCrossEntropy {
         labels.unsqueezed(axis: -1) .== Tensor.indices(classes, on: device)
     }
 
-    /// `logsumexp` over the class axis, stable.
-    private static func logSumExp(_ logits: Tensor) -> Tensor {
-        let peak = logits.max(axes: [-1], keepDims: true).detach()
-        return (logits - peak).exp().sum(axes: [-1]).log() + peak.squeezed(axis: -1)
-    }
-
     /// Per example: `logsumexp(logits) − logits[label]`, and the log-sum-exp. The label's
     /// logit is a one-hot select summed over the classes (exact: the other terms are
     /// zeros) rather than a gather, so compare, select and sum fuse with the reductions
     /// around them.
     private static let forward = jit(name: "crossEntropyLogits", capacity: 256) { (t: [Tensor]) -> [Tensor] in
         let logits = t[0], zero = Tensor.constant(0, dtype: logits.dtype, on: logits.device)
-        let total = logSumExp(logits)
+        let total = logits.logSumExp(axes: [-1])
         let picked = Tensor.where(hits(t[1], classes: logits.shape.last!, on: logits.device), logits, zero).sum(axes: [-1])
         return [total - picked, total]
     }
@@ -58,7 +52,7 @@ enum SoftmaxCrossEntropy {
             // that it differentiates; otherwise nothing records, and the saved logits (a
             // leaf that requires gradients, say) run the compiled program without history.
             guard !isGradEnabled, let logSumExp = saved.logSumExp else {
-                return [pullback([inputs[0], labels, logSumExp(inputs[0]), cotangent])]
+                return [pullback([inputs[0], labels, inputs[0].logSumExp(axes: [-1]), cotangent])]
             }
             return [pullback([inputs[0].detach(), labels, logSumExp, cotangent.detach()])]
         }, name: "CrossEntropyLogits")

@@ -63,7 +63,6 @@ public struct VarCollection: Sequence, CustomStringConvertible, @unchecked Senda
     /// The trainable variables, each once (a variable under two names, a layer used
     /// twice for tied weights, is differentiated and updated once, by its summed gradient).
     public var trainVars: [TrainVar] {
-        // A variable under two names (a layer used twice: tied weights) is trained once.
         var seen = Set<ObjectIdentifier>()
         return entries.compactMap { $0.variable as? TrainVar }.filter { seen.insert(ObjectIdentifier($0)).inserted }
     }

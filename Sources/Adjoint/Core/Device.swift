@@ -48,8 +48,9 @@ public struct DeviceInfo: Sendable, CustomStringConvertible {
     public var supportsFloat64: Bool
     /// Whether the device is a GPU (as the driver reports it).
     public var isGPU: Bool
-    /// Whether the device records command buffers (`cl_khr_command_buffer`), which jit
-    /// replays programs from (`JitOptions.recordReplays`).
+    /// Whether the device reports `cl_khr_command_buffer`, which jit replays programs from
+    /// (`JitOptions.recordReplays`) where the platform also has its entry points
+    /// (`JitProgramSummary.recordsReplays` says per program).
     public var recordsCommands: Bool
 
     /// Creates a record (backends fill these in).

@@ -60,10 +60,10 @@ public final class LaunchCount: @unchecked Sendable {
     /// The counter of the running task, if it is counting.
     @TaskLocal static var current: LaunchCount?
 
-    /// Counts a launch for the running task (called by the backends as they launch).
-    static func record() { current?.increment() }
+    /// Counts `launches` for the running task (called by the backends as they launch).
+    static func record(_ launches: Int = 1) { current?.increment(launches) }
 
-    private func increment() { lock.withLock { value += 1 } }
+    private func increment(_ launches: Int) { lock.withLock { value += launches } }
 
     /// Runs `body` and returns its result and the launches it made, on any device.
     public static func counting<T>(_ body: () throws -> T) rethrows -> (result: T, launches: Int) {

@@ -61,19 +61,18 @@ final class JitProgram: @unchecked Sendable {
         if options.fuseElementwise, let fusing = backend as? FusingBackend {
             if fusing.fusesBroadcasts { graph.rewriteRankOneProducts() }
             summary.fusedAwaySteps = graph.fuseElementwise(interpreted: fusing.interpretsFusedKernels)
-            if fusing.fusesBroadcasts { graph.fuseBroadcastBinaries() }
+            // Lone broadcast binaries as one-node fused kernels: the CPU's interpreter reads
+            // broadcasts a block at a time, and where jit saves launches the row pass can
+            // launch them with their neighbours (a softmax of an input is one launch).
+            if fusing.fusesBroadcasts || (launchBound && options.launchTogether) { graph.fuseBroadcastBinaries() }
             summary.fusedAwaySteps += graph.fuseProducersIntoReaders()
             // Where a launch costs more than a pass over the data (`launchBound`: GPUs).
             if launchBound {
                 summary.fusedAwaySteps += graph.fuseReductionsIntoProducers()
                 summary.fusedAwaySteps += graph.fuseSiblingsIntoReductions()
                 summary.fusedAwaySteps += graph.fuseEpilogues()
-                // Lone row reductions and broadcast binaries as one-node fused kernels, which
-                // the row pass can launch with their neighbours (a softmax is one launch).
-                if options.launchTogether {
-                    graph.fuseLoneRowReductions()
-                    if !fusing.fusesBroadcasts { graph.fuseBroadcastBinaries() }
-                }
+                // Lone row reductions as one-node fused kernels, likewise for the row pass.
+                if options.launchTogether { graph.fuseLoneRowReductions() }
                 if let backend = backend as? SplitProductBackend { graph.sumPartialProductsInReaders(backend) }
             }
         }

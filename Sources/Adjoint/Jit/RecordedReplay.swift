@@ -111,11 +111,15 @@ final class RecordedReplays: @unchecked Sendable {
         guard !stopped else { return nil }
         calls += 1
         let buffers = inputs.map { $0.storage.buffer! }
-        noteVariation(buffers)
-        // A replay submits a copy per changing input and the recording; launching
-        // submits each kernel. An eager helper (an optimizer's update, a loss) whose
-        // inputs are new every call saves nothing, and the copies cost device time.
-        let copies = buffers.indices.filter { varies[$0] && !isFrameOutput(buffers[$0]) }.count
+        let produced = frameOutputs()
+        let fromFrame = buffers.map { produced.contains(ObjectIdentifier($0)) }
+        noteVariation(buffers, fromFrame: fromFrame)
+        // Inputs a new recording would stage: changing between calls, not another frame's output.
+        let staging = zip(varies, fromFrame).map { $0 && !$1 }
+        // A replay submits a copy per staged input and the recording; launching submits
+        // each kernel. An eager helper (an optimizer's update, a loss) whose inputs are
+        // new every call saves nothing, and the copies cost device time.
+        let copies = staging.filter { $0 }.count
         if copies + 1 >= program.summary.launches {
             stop("each call would copy \(copies) inputs to replay \(program.summary.launches) launches")
             return nil
@@ -133,7 +137,7 @@ final class RecordedReplays: @unchecked Sendable {
             let donor = frames.indices.filter { !frames[$0].busy }.min { frames[$0].lastUse < frames[$1].lastUse }
             guard donor != nil || frames.count < RecordedReplays.maxFrames else { return nil }
             do {
-                frame = try record(program, buffers, memoryOf: donor.map { frames[$0] })
+                frame = try record(program, buffers, staging: staging, memoryOf: donor.map { frames[$0] })
             } catch {
                 stop("recording failed: \(error)")
                 return nil
@@ -175,15 +179,16 @@ final class RecordedReplays: @unchecked Sendable {
     }
 
     /// Marks inputs whose buffer changed since the last call, other than to a frame's output.
-    private func noteVariation(_ buffers: [DeviceBuffer]) {
+    private func noteVariation(_ buffers: [DeviceBuffer], fromFrame: [Bool]) {
         for (index, buffer) in buffers.enumerated() {
-            if let previous = lastInputs[index].buffer, previous !== buffer, !isFrameOutput(buffer) { varies[index] = true }
+            if let previous = lastInputs[index].buffer, previous !== buffer, !fromFrame[index] { varies[index] = true }
             lastInputs[index] = WeakBuffer(buffer: buffer)
         }
     }
 
-    private func isFrameOutput(_ buffer: DeviceBuffer) -> Bool {
-        frames.contains { frame in outputIDs.contains { frame.memory[$0] === buffer } }
+    /// The memory the frames hand out as outputs.
+    private func frameOutputs() -> Set<ObjectIdentifier> {
+        Set(frames.flatMap { frame in outputIDs.compactMap { frame.memory[$0].map(ObjectIdentifier.init) } })
     }
 
     /// The free frame that runs these inputs with the fewest copies (the latest on a tie).
@@ -208,8 +213,9 @@ final class RecordedReplays: @unchecked Sendable {
     }
 
     /// Records the program against the memory of `donor` (a free frame it replaces) or
-    /// fresh memory, binding inputs as the type's doc says.
-    private func record(_ program: JitProgram, _ buffers: [DeviceBuffer], memoryOf donor: Frame?) throws -> Frame {
+    /// fresh memory, binding inputs as the type's doc says (`staging`: per input, whether
+    /// it gets a staging buffer).
+    private func record(_ program: JitProgram, _ buffers: [DeviceBuffer], staging: [Bool], memoryOf donor: Frame?) throws -> Frame {
         let graph = program.graph
         var memory = [DeviceBuffer?](repeating: nil, count: graph.buffers.count)
         if let donor {
@@ -221,7 +227,7 @@ final class RecordedReplays: @unchecked Sendable {
         var bindings: [DeviceBuffer] = []
         var staged: [Bool] = []
         for (index, id) in graph.inputs.enumerated() {
-            let stage = varies[index] && !isFrameOutput(buffers[index])
+            let stage = staging[index]
             let binding = stage ? try backend.allocate(byteCount: graph.buffers[id].byteCount) : buffers[index]
             bindings.append(binding)
             staged.append(stage)

@@ -25,20 +25,23 @@ extension CPUBackend {
         // view-holding reader per node and block was a third of a jitted MLP step in ARC.
         timed("\(kernel.summary) \(kernel.shape)") {
             readerArray.withUnsafeBufferPointer { readers in
-                if let reduction = kernel.reduction {
-                    runFusedReduction(kernel, reduction, readers: readers, output: output, side: sides.first.map { $0.base(Float.self) })
-                } else {
-                    runFusedElementwise(kernel, readers: readers, output: output, sides: sides.map { $0.base(Float.self) })
+                CPUBackend.uniformNodes(kernel, readers: readers).withUnsafeBufferPointer { uniform in
+                    if let reduction = kernel.reduction {
+                        runFusedReduction(kernel, reduction, readers: readers, uniform: uniform, output: output, side: sides.first.map { $0.base(Float.self) })
+                    } else {
+                        runFusedElementwise(kernel, readers: readers, uniform: uniform, output: output, sides: sides.map { $0.base(Float.self) })
+                    }
                 }
             }
         }
     }
 
-    private func runFusedElementwise(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, output: BufferView, sides: [UnsafeMutablePointer<Float>]) {
+    private func runFusedElementwise(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>, uniform: UnsafeBufferPointer<Bool>, output: BufferView,
+                                     sides: [UnsafeMutablePointer<Float>]) {
         let count = kernel.count
         let grain = max(4096, CPUParallel.elementGrain / max(1, kernel.nodes.count))
         CPUParallel.forEachRange(count: count, grain: grain) { range in
-            let registers = Registers(kernel, readers: readers)
+            let registers = Registers(nodeCount: kernel.nodes.count, uniform: uniform)
             defer { registers.deallocate() }
             var start = range.lowerBound
             while start < range.upperBound {
@@ -62,12 +65,12 @@ extension CPUBackend {
         }
     }
 
-    private func runFusedReduction(_ kernel: FusedKernel, _ reduction: FusedKernel.Reduction, readers: UnsafeBufferPointer<FusedReader>, output: BufferView,
-                                   side: UnsafeMutablePointer<Float>?) {
+    private func runFusedReduction(_ kernel: FusedKernel, _ reduction: FusedKernel.Reduction, readers: UnsafeBufferPointer<FusedReader>,
+                                   uniform: UnsafeBufferPointer<Bool>, output: BufferView, side: UnsafeMutablePointer<Float>?) {
         let target = output.base(Float.self)
         let span = reduction.length * reduction.inner
         CPUParallel.forEachRange(count: reduction.outer, grain: max(1, CPUParallel.elementGrain / max(1, span * kernel.nodes.count))) { outers in
-            let registers = Registers(kernel, readers: readers)
+            let registers = Registers(nodeCount: kernel.nodes.count, uniform: uniform)
             defer { registers.deallocate() }
             let inner = reduction.inner, op = reduction.op
             let sums = UnsafeMutablePointer<Double>.allocate(capacity: inner)
@@ -160,44 +163,49 @@ extension CPUBackend {
         }
     }
 
+    /// Per node: whether it has one value for every element (a broadcast scalar operand,
+    /// or arithmetic on such values only: an optimizer's bias correction), which a task
+    /// computes over a whole block once instead of once per block. Found once per launch.
+    private static func uniformNodes(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>) -> [Bool] {
+        var uniform: [Bool] = []
+        uniform.reserveCapacity(kernel.nodes.count)
+        for (index, node) in kernel.nodes.enumerated() {
+            // The last node writes the destination; a cast to float aliases its input.
+            uniform.append(index != kernel.nodes.count - 1 && {
+                switch node {
+                case .load(let operand):
+                    readers[operand].contiguousFloats == nil && readers[operand].constant && !readers[operand].isBool
+                case .unary(_, let x): uniform[x]
+                case .binary(_, let a, let b): uniform[a] && uniform[b]
+                case .select(let c, let a, let b): uniform[c] && uniform[a] && uniform[b]
+                case .cast, .loadSum: false
+                }
+            }())
+        }
+        return uniform
+    }
+
     /// One block's worth of values per node, and where each node's values are: its own
     /// register, or straight in a contiguous float32 operand or the output.
     private struct Registers {
         let storage: UnsafeMutablePointer<Float>
         let values: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
-        /// Per node: whether it has one value for every element (a broadcast scalar
-        /// operand, or arithmetic on such values only: an optimizer's bias correction),
-        /// computed over a whole block once per task instead of once per block.
-        let uniform: UnsafeMutablePointer<Bool>
+        /// The launch's `uniformNodes`.
+        let uniform: UnsafeBufferPointer<Bool>
         /// Per uniform node: whether its register holds that block already.
         let filled: UnsafeMutablePointer<Bool>
 
-        init(_ kernel: FusedKernel, readers: UnsafeBufferPointer<FusedReader>) {
-            let count = kernel.nodes.count
-            storage = .allocate(capacity: count * CPUBackend.block)
-            values = .allocate(capacity: count)
-            uniform = .allocate(capacity: count)
-            filled = .allocate(capacity: count)
-            filled.initialize(repeating: false, count: count)
-            for (index, node) in kernel.nodes.enumerated() {
-                // The last node writes the destination; a cast to float aliases its input.
-                uniform[index] = index != count - 1 && {
-                    switch node {
-                    case .load(let operand):
-                        readers[operand].contiguousFloats == nil && readers[operand].constant && !readers[operand].isBool
-                    case .unary(_, let x): uniform[x]
-                    case .binary(_, let a, let b): uniform[a] && uniform[b]
-                    case .select(let c, let a, let b): uniform[c] && uniform[a] && uniform[b]
-                    case .cast, .loadSum: false
-                    }
-                }()
-            }
+        init(nodeCount: Int, uniform: UnsafeBufferPointer<Bool>) {
+            storage = .allocate(capacity: nodeCount * CPUBackend.block)
+            values = .allocate(capacity: nodeCount)
+            self.uniform = uniform
+            filled = .allocate(capacity: nodeCount)
+            filled.initialize(repeating: false, count: nodeCount)
         }
 
         func deallocate() {
             storage.deallocate()
             values.deallocate()
-            uniform.deallocate()
             filled.deallocate()
         }
     }

@@ -47,7 +47,7 @@ extension OpenCLBackend: RecordingBackend {
         try OpenCLStatus.check(commands.api.enqueue(0, nil, commands.handle, 0, nil, &event), "clEnqueueCommandBufferKHR(\(commands.commandCount) commands)")
         commands.lastRun = event
         stats.recordedReplays += 1
-        for _ in 0..<commands.commandCount { countLaunch() }
+        countLaunch(commands.commandCount)
     }
 
     func copy(_ source: DeviceBuffer, into target: DeviceBuffer, byteCount: Int) throws {

@@ -256,11 +256,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         return kernel
     }
 
-    /// Counts an enqueued kernel (lock held).
-    func countLaunch() {
-        stats.launches += 1
-        LaunchCount.record()
-        unflushedLaunches += 1
+    /// Counts enqueued kernels (lock held): one launch, or a replayed recording's.
+    func countLaunch(_ launches: Int = 1) {
+        stats.launches += launches
+        LaunchCount.record(launches)
+        unflushedLaunches += launches
         if flushInterval > 0 && unflushedLaunches >= flushInterval {
             clFlush(queue)
             unflushedLaunches = 0
