@@ -123,7 +123,16 @@ extension JitGraph {
             // with every operand broadcast to the group's shape (`fusedStep`).
             let broadcastScalar = produced.count == 1 && operand.layout.readsOneElement(at: produced.offset)
             guard fusible[producer], !group.contains(producer), (produced.shape == shape && sameElements) || broadcastScalar else { return nil }
-            if readers[id].isSubset(of: group) && !inlined.contains(producer) { return producer }
+            // Moved into the group only when each of its reads there is in place too: a
+            // reader may also take a slice or a broadcast row of the same buffer, which
+            // needs the stored values.
+            let readsInPlace = readers[id].allSatisfy { reader in
+                steps[reader].inputs.allSatisfy { read in
+                    read.bufferID != id || read == operand || read.layout == produced
+                        || (produced.count == 1 && read.layout.readsOneElement(at: produced.offset))
+                }
+            }
+            if readers[id].isSubset(of: group) && !inlined.contains(producer) && readsInPlace { return producer }
             return duplicable(producer, id: id) ? producer : nil
         }
 
@@ -186,7 +195,12 @@ extension JitGraph {
         var replaced: [Int: JitStep] = [:]
         var combines: [Int: JitStep] = [:]
         for (root, group) in members where !absorbed.contains(root) && group.count >= 2 {
-            var fused = fusedStep(root: root, group: group, writers: writers, interpreted: interpreted)
+            // A reduction whose input keeps its own launch reads the stored values: the same
+            // values every other reader of them sees (a max's pullback compares them with the
+            // max, so a recomputed exp or cos a rounding apart would lose the gradient).
+            if fusibleReduction(steps[root], interpreted: interpreted) != nil, let input = steps[root].inputs[0].bufferID,
+               !absorbed.contains(writers[input][0]) { continue }
+            var fused = fusedStep(root: root, group: group, writers: writers, interpreted: interpreted, launched: { !absorbed.contains($0) })
             // A split reduction writes its partial results to a new buffer, and a reduce
             // step right after it combines them into the original output.
             if case .reduce(let op, let outer, let length, let inner)? = steps[root].primitive,
@@ -224,7 +238,9 @@ extension JitGraph {
         }
     }
 
-    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]], interpreted: Bool) -> JitStep {
+    /// The fused kernel of `group`; members that keep their own launch (`launched`) are
+    /// loaded from their stored values rather than computed again.
+    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]], interpreted: Bool, launched: (Int) -> Bool) -> JitStep {
         let reduction = fusibleReduction(steps[root], interpreted: interpreted)
         let isReduction = reduction != nil
         let top = isReduction ? writers[steps[root].inputs[0].bufferID!][0] : root
@@ -236,7 +252,7 @@ extension JitGraph {
         var computed: [Int: Int] = [:]
 
         func node(for operand: JitOperand) -> Int {
-            if let id = operand.bufferID, let producer = writers[id].first, group.contains(producer), producer != root {
+            if let id = operand.bufferID, let producer = writers[id].first, group.contains(producer), producer != root, !launched(producer) {
                 return node(for: producer)
             }
             // An operand of a scalar chain computed in the group: read it broadcast.

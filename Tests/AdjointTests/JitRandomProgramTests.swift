@@ -1,0 +1,163 @@
+import Adjoint
+import AdjointTestSupport
+import Foundation
+import Testing
+
+/// Differential tests on random programs (`RandomProgram`): each program's values and
+/// gradients compiled with jit against the same program run eagerly, over three calls (new
+/// inputs, then the same ones again: replays and recorded frames); vmapped, eagerly and
+/// compiled, against a loop over the examples; and on OpenCL, run eagerly, against the
+/// CPU backend. Every result is held to the accuracy of its float32 reference, measured
+/// against the program run in float64.
+///
+/// `ADJOINT_RANDOM_PROGRAMS=N` runs N programs per device (`ADJOINT_RANDOM_PROGRAM_SEED=S`
+/// from seed S) for a longer search; the default 40 and the seeds that found bugs run always.
+@Suite struct JitRandomProgramTests {
+    /// Programs that found bugs: 572 read a slice of a value its fused kernel computed
+    /// as though it were the value itself.
+    static let regressions: [UInt64] = [572]
+
+    static var seeds: [UInt64] {
+        let environment = ProcessInfo.processInfo.environment
+        let start = environment["ADJOINT_RANDOM_PROGRAM_SEED"].flatMap { UInt64($0) }
+        let count = environment["ADJOINT_RANDOM_PROGRAMS"].flatMap { UInt64($0) }
+        if start == nil && count == nil { return Array(0..<40) + regressions }
+        return Array((start ?? 0)..<((start ?? 0) + (count ?? 40)))
+    }
+
+    /// Whether the run uses the default seeds (whose coverage of the passes is asserted).
+    static var defaultSeeds: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["ADJOINT_RANDOM_PROGRAM_SEED"] == nil && environment["ADJOINT_RANDOM_PROGRAMS"] == nil
+    }
+
+    @Test(arguments: TestDevices.all)
+    func randomProgramsMatchEagerThroughJit(_ device: Device) throws {
+        var seen: [String: Int] = [:]
+        for seed in Self.seeds {
+            let program = RandomProgram(seed: seed)
+            let compiled = jit(name: "random program \(seed)") { (x: [Tensor]) in program.valuesAndGradients(x) }
+            for call: UInt64 in [0, 1, 1] {
+                let inputs = program.inputs(call: call, on: device)
+                let exact = program.valuesAndGradients(inputs.map { $0.to(.cpu).cast(to: .float64) })
+                try Self.compare(compiled(inputs), program.valuesAndGradients(inputs), exact: exact, program: program, what: "jit call \(call) on \(device)")
+            }
+            #expect(compiled.traceCount == 1, "\(program)")
+            for kernel in compiled.lastProgram?.kernels ?? [] {
+                for feature in Self.features where kernel.contains(feature) { seen[feature, default: 0] += 1 }
+            }
+        }
+        print("random programs on \(device), launches of each kind: \(seen.sorted { $0.key < $1.key })")
+        // The programs keep reaching the passes they are here to test.
+        if Self.defaultSeeds {
+            let expected = device.jitSavesLaunches ? Self.features : ["fused(", "matmul"]
+            for feature in expected { #expect(seen[feature, default: 0] > 0, "no \(feature) launch among the programs on \(device)") }
+        }
+    }
+
+    /// Substrings of `JitProgramSummary.kernels` naming what a pass made.
+    static let features = ["fused(", "rows(", "together(", "values kept", " after", "summed by readers", "matmul"]
+
+    @Test(arguments: TestDevices.all)
+    func randomProgramsBatchLikeALoopEagerlyAndThroughJit(_ device: Device) throws {
+        for seed in Self.seeds {
+            let program = RandomProgram(seed: seed)
+            var draw = Draw(seed: seed &+ 77)
+            let batch = 3
+            // Each input batched along a random axis, or shared by every example (nil; not
+            // the first, so something is batched).
+            let axes: [Int?] = program.inputShapes.enumerated().map { index, shape in
+                index > 0 && draw.uniform() < 0.25 ? nil : draw.int(0...shape.count)
+            }
+            let inputs = zip(program.inputShapes, axes).enumerated().map { index, pair -> Tensor in
+                var shape = pair.0
+                if let axis = pair.1 { shape.insert(batch, at: axis) }
+                return Tensor.randomNormal(shape, seed: seed &* 1_000 &+ 500 &+ UInt64(index), on: device)
+            }
+            func example(_ b: Int, _ tensors: [Tensor]) -> [Tensor] {
+                zip(tensors, axes).map { tensor, axis in axis.map { tensor.slice(axis: $0, start: b, end: b + 1).squeezed(axis: $0) } ?? tensor }
+            }
+            func loop(_ tensors: [Tensor]) -> [Tensor] {
+                let results = (0..<batch).map { program.valuesAndGradients(example($0, tensors)) }
+                return results[0].indices.map { output in Tensor.stack(results.map { $0[output] }, axis: 0) }
+            }
+            let vectorized = vmap({ (x: [Tensor]) in program.valuesAndGradients(x) }, inAxes: axes)
+            let reference = loop(inputs)
+            let exact = loop(inputs.map { $0.to(.cpu).cast(to: .float64) })
+            try Self.compare(vectorized(inputs), reference, exact: exact, program: program, what: "vmap over axes \(axes) on \(device)")
+            let compiled = jit(name: "vmap of random program \(seed)", vectorized)
+            try Self.compare(compiled(inputs), reference, exact: exact, program: program, what: "jit of vmap over axes \(axes) on \(device)")
+        }
+    }
+
+    @Test func randomProgramsAgreeAcrossBackends() throws {
+        guard let device = TestDevices.requireOpenCL() else { return }
+        for seed in Self.seeds {
+            let program = RandomProgram(seed: seed)
+            let inputs = program.inputs(call: 0, on: .cpu)
+            let exact = program.valuesAndGradients(inputs.map { $0.cast(to: .float64) })
+            try Self.compare(program.valuesAndGradients(inputs.map { $0.to(device) }), program.valuesAndGradients(inputs),
+                             exact: exact, program: program, what: "\(device) against the CPU")
+        }
+    }
+
+    // MARK: What the random programs found, reduced
+
+    /// A kernel that computes a value in place must not also read a slice of it as the
+    /// value itself (seed 572: `v[..., 0::2] + v` added `v + v`).
+    @Test(arguments: TestDevices.all)
+    func aSliceOfAFusedValueReadsItsStoredElements(_ device: Device) throws {
+        let f = { (x: [Tensor]) -> Tensor in
+            let v = -(x[1] + (x[0] * 0.5).sigmoid().mean())
+            return v.slice(axis: 1, start: 0, end: 2, step: 2) + v
+        }
+        let x = [Tensor([[0.5, -1, 2]] as [[Float]], on: device), Tensor([[1, 2, 3]] as [[Float]], on: device)]
+        let expected = try f(x).doubles()
+        expectClose(jit(f)(x), expected, tolerance: 1e-6, "on \(device)")
+        #expect(Swift.abs(expected[2] - expected[0] - (try (x[1][0, 0] - x[1][0, 2]).item())) < 1e-5)
+    }
+
+    /// A max's or min's pullback compares the reduced values with the result: a kernel
+    /// that recomputed them (a cosine kept in memory for other readers, computed again
+    /// in the pullback's kernel by another code path) lost the gradient where the two
+    /// roundings differed (seed 679, vmapped).
+    @Test(arguments: TestDevices.all)
+    func aMinsGradientReachesItsArgminThroughJit(_ device: Device) throws {
+        let x = Tensor.randomNormal([130, 3, 200], seed: 679_500, on: device)
+        let f = vmap({ (x: Tensor) -> Tensor in
+            grad { (x: Tensor) in (x.cos().abs().min(axes: [1], keepDims: true).squared()).sum() * 0.5 }(x)
+        }, inAxes: 1)
+        let eager = try f(x).doubles()
+        expectClose(jit(f)(x), eager, tolerance: 1e-5, "on \(device)")
+        // One nonzero gradient per row of 200 (no ties among normal draws).
+        #expect(eager.filter { $0 != 0 }.count == 130 * 3)
+    }
+
+    /// Whether `actual` is as accurate as `reference` (both float32): against `exact`
+    /// (float64), its error may be ten times the reference's (a value that is zero in exact
+    /// arithmetic, the gradient of a softmax's sum, is rounding noise in both) plus 10⁻⁴
+    /// (10⁻³ past the program's own outputs: gradients) of the output's largest magnitude
+    /// (a long sum adds in another order).
+    static func compare(_ actual: [Tensor], _ reference: [Tensor], exact: [Tensor], program: RandomProgram, what: String,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(actual.count == reference.count, "\(what)\n\(program)", sourceLocation: sourceLocation)
+        for (index, (a, r)) in zip(actual, reference).enumerated() {
+            #expect(a.shape == r.shape, "output \(index) \(what)\n\(program)", sourceLocation: sourceLocation)
+            let values = try a.doubles(), referenceValues = try r.doubles(), exactValues = try exact[index].doubles()
+            let scale = 1 + (exactValues.map { Swift.abs($0) }.max() ?? 0)
+            let referenceError = zip(referenceValues, exactValues).map { Swift.abs($0 - $1) }.max() ?? 0
+            let tolerance = (index < program.outputs.count ? 1e-4 : 1e-3) * scale + 10 * referenceError
+            var worst = 0.0, worstIndex = -1
+            for (i, (x, y)) in zip(values, exactValues).enumerated() where !(Swift.abs(x - y) <= tolerance) {
+                if !(Swift.abs(x - y) <= worst) { worst = Swift.abs(x - y); worstIndex = i }
+            }
+            if worstIndex >= 0 {
+                Issue.record("""
+                    output \(index) element \(worstIndex): \(values[worstIndex]) vs \(referenceValues[worstIndex]) (float64: \(exactValues[worstIndex]), \
+                    tolerance \(tolerance)), \(what)
+                    \(program)
+                    """, sourceLocation: sourceLocation)
+            }
+        }
+    }
+}
