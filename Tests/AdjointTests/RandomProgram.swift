@@ -12,7 +12,7 @@ import AdjointTestSupport
 /// level.
 struct RandomProgram: CustomStringConvertible, Sendable {
     enum Unary: String, CaseIterable, Sendable { case tanh, sin, cos, sigmoid, neg, abs, relu, softExp, logAbs, sqrtAbs, xTanhX, affine }
-    enum Binary: String, CaseIterable, Sendable { case add, sub, mul, max, min, div }
+    enum Binary: String, CaseIterable, Sendable { case add, sub, mul, max, min, div, pow, greater }
     enum Reduction: String, CaseIterable, Sendable { case sum, mean, max, min }
 
     /// One op; its operands are indices into the values (the inputs, then each step's result).
@@ -33,6 +33,18 @@ struct RandomProgram: CustomStringConvertible, Sendable {
         /// cross-entropy picks it (int32 comparisons, a one-hot select).
         case pick
         case slice(axis: Int, start: Int, end: Int, step: Int)
+        /// `take` along an axis, by indices fixed when the program was drawn (repeats
+        /// included: the pullback adds them up).
+        case take(axis: Int, indices: [Int32])
+        case pad([Int], [Int], value: Double)
+        case stack(axis: Int)
+        case unsqueeze(axis: Int)
+        case squeeze(axis: Int)
+        case clamp
+        /// `conv2d(a, weight: b)` over `[N, C, H, W]`, scaled by `1/√(C·kh·kw)`.
+        case conv(stride: Int, padding: Int)
+        /// Max or average pooling of `[N, C, H, W]`.
+        case pool(max: Bool, kernel: Int, stride: Int)
         case concat(axis: Int)
         case expand([Int])
         case reshape([Int])
@@ -56,7 +68,8 @@ struct RandomProgram: CustomStringConvertible, Sendable {
     init(seed: UInt64) {
         self.seed = seed
         var draw = Draw(seed: seed)
-        let rows = draw.pick([1, 2, 7, 130])
+        // Now and then no rows at all: every op must take empty tensors.
+        let rows = draw.pick([1, 2, 7, 130, 1, 2, 7, 130, 0])
         var columns = draw.pick([1, 3, 33, 200, 1500])
         if rows == 130 && columns == 1500 { columns = 200 }
         let inner = draw.pick([4, 17])
@@ -68,6 +81,12 @@ struct RandomProgram: CustomStringConvertible, Sendable {
         secondOrder = draw.uniform() < 0.25
         var shapes = [[rows, columns]]
         for _ in 0..<draw.int(1...3) { shapes.append(draw.pick(family)) }
+        if draw.uniform() < 0.15 {
+            // Images, a convolution's weights and per-channel shapes.
+            let size = draw.pick([5, 8])
+            family += [[2, 3, size, size], [1, 3, 1, 1], [1, 4, 1, 1], [4, 3, 3, 3]]
+            shapes += [[2, 3, size, size], [4, 3, 3, 3]]
+        }
         inputShapes = shapes
         var steps: [Step] = []
         for _ in 0..<draw.int(4...13) {
@@ -156,6 +175,8 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             case .max: return a.maximum(b)
             case .min: return a.minimum(b)
             case .div: return a / (b.abs() + 1)
+            case .pow: return (a.abs() + 0.5).pow(b.tanh())
+            case .greater: return (a .> b).cast(to: a.dtype)
             }
         case .select:
             return Tensor.where(x[0] .> x[1], x[2], x[3])
@@ -184,6 +205,23 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             return Tensor.where(hits, x[0], x[0] * 0).sum(axes: [-1])
         case .slice(let axis, let start, let end, let step):
             return x[0].slice(axis: axis, start: start, end: end, step: step)
+        case .take(let axis, let indices):
+            return x[0].take(Tensor(indices, shape: [indices.count], on: x[0].device), axis: axis)
+        case .pad(let before, let after, let value):
+            return x[0].padded(Array(zip(before, after)).map { (before: $0.0, after: $0.1) }, value: value)
+        case .stack(let axis):
+            return Tensor.stack([x[0], x[1]], axis: axis)
+        case .unsqueeze(let axis):
+            return x[0].unsqueezed(axis: axis)
+        case .squeeze(let axis):
+            return x[0].squeezed(axis: axis)
+        case .clamp:
+            return x[0].clamp(min: -0.5, max: 0.7)
+        case .conv(let stride, let padding):
+            let fanIn = x[1].shape.dropFirst().reduce(1, *)
+            return x[0].conv2d(x[1], stride: stride, padding: padding) * (1 / Double(fanIn).squareRoot())
+        case .pool(let max, let kernel, let stride):
+            return max ? x[0].maxPool2d(kernel: kernel, stride: stride) : x[0].avgPool2d(kernel: kernel, stride: stride)
         case .concat(let axis):
             return Tensor.concat([x[0], x[1]], axis: axis)
         case .expand(let shape):
@@ -208,7 +246,8 @@ struct RandomProgram: CustomStringConvertible, Sendable {
         let all = Array(shapes.indices)
         let ranked = all.filter { !shapes[$0].isEmpty && shapes[$0].allSatisfy { $0 > 0 } }
         let kind = draw.weighted([("unary", 3), ("binary", 4), ("select", 1), ("reduce", 2), ("logSumExp", 0.7), ("softmax", 0.7),
-                                  ("matmul", 1.5), ("permute", 1), ("pick", 0.5), ("slice", 1), ("concat", 0.7), ("expand", 0.7), ("reshape", 0.5)])
+                                  ("matmul", 1.5), ("permute", 1), ("pick", 0.5), ("slice", 1), ("take", 0.6), ("pad", 0.5),
+                                  ("stack", 0.4), ("unsqueeze", 0.3), ("squeeze", 0.3), ("clamp", 0.3), ("conv", 1), ("pool", 1), ("concat", 0.7), ("expand", 0.7), ("reshape", 0.5)])
         switch kind {
         case "unary":
             guard let a = operand(all) else { return nil }
@@ -224,12 +263,14 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             guard let d = operand(broadcasting(with: shape)) else { return nil }
             return Step(op: .select, operands: [a, b, c, d], shape: Tensor.broadcastShape(shape, shapes[d])!)
         case "reduce":
-            guard let a = operand(ranked) else { return nil }
+            guard let a = operand(all.filter { !shapes[$0].isEmpty }) else { return nil }
             let axis: Int? = draw.uniform() < 0.3 ? nil : draw.int(0...(shapes[a].count - 1))
             let keepDims = draw.uniform() < 0.5
             var shape = shapes[a]
+            // Only a sum reduces an empty axis (a max of nothing stops with a message).
+            let reduction = ranked.contains(a) ? draw.pick(Reduction.allCases) : .sum
             if let axis { if keepDims { shape[axis] = 1 } else { shape.remove(at: axis) } } else { shape = keepDims ? shape.map { _ in 1 } : [] }
-            return Step(op: .reduce(draw.pick(Reduction.allCases), axis: axis, keepDims: keepDims), operands: [a], shape: shape)
+            return Step(op: .reduce(reduction, axis: axis, keepDims: keepDims), operands: [a], shape: shape)
         case "logSumExp":
             guard let a = operand(ranked) else { return nil }
             let axis = draw.int(0...(shapes[a].count - 1)), keepDims = draw.uniform() < 0.5
@@ -261,7 +302,8 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             return Step(op: .matmul, operands: [a, b], shape: shape)
         case "permute":
             guard let a = operand(all.filter { shapes[$0].count >= 2 }) else { return nil }
-            let axes = shapes[a].count == 2 ? [1, 0] : draw.pick([[0, 2, 1], [1, 0, 2], [2, 1, 0], [1, 2, 0], [2, 0, 1]])
+            var axes = Array(shapes[a].indices)
+            while axes == Array(shapes[a].indices) { axes = draw.shuffled(axes) }
             return Step(op: .permute(axes), operands: [a], shape: axes.map { shapes[a][$0] })
         case "pick":
             guard let a = operand(ranked), let b = operand(all.filter { shapes[$0] == shapes[a] }) else { return nil }
@@ -289,6 +331,53 @@ struct RandomProgram: CustomStringConvertible, Sendable {
                 family[$0] != shapes[a] && Tensor.broadcastShape(shapes[a], family[$0]) == family[$0]
             }) else { return nil }
             return Step(op: .expand(family[target]), operands: [a], shape: family[target])
+        case "take":
+            guard let a = operand(all.filter { shapes[$0].contains { $0 > 0 } }) else { return nil }
+            let axis = draw.pick(shapes[a].indices.filter { shapes[a][$0] > 0 })
+            let indices = (0..<draw.int(1...5)).map { _ in Int32(draw.int(0...(shapes[a][axis] - 1))) }
+            var shape = shapes[a]
+            shape[axis] = indices.count
+            return Step(op: .take(axis: axis, indices: indices), operands: [a], shape: shape)
+        case "pad":
+            guard let a = operand(all.filter { !shapes[$0].isEmpty }) else { return nil }
+            let before = shapes[a].map { _ in draw.int(0...2) }, after = shapes[a].map { _ in draw.int(0...1) }
+            let shape = zip(shapes[a], zip(before, after)).map { $0 + $1.0 + $1.1 }
+            return Step(op: .pad(before, after, value: draw.pick([0, 0.5])), operands: [a], shape: shape)
+        case "stack":
+            guard let a = operand(all.filter { shapes[$0].count <= 3 }), let b = operand(all.filter { shapes[$0] == shapes[a] }) else { return nil }
+            let axis = draw.int(0...shapes[a].count)
+            var shape = shapes[a]
+            shape.insert(2, at: axis)
+            return Step(op: .stack(axis: axis), operands: [a, b], shape: shape)
+        case "unsqueeze":
+            guard let a = operand(all.filter { shapes[$0].count <= 3 }) else { return nil }
+            let axis = draw.int(0...shapes[a].count)
+            var shape = shapes[a]
+            shape.insert(1, at: axis)
+            return Step(op: .unsqueeze(axis: axis), operands: [a], shape: shape)
+        case "squeeze":
+            guard let a = operand(all.filter { shapes[$0].contains(1) }) else { return nil }
+            let axis = draw.pick(shapes[a].indices.filter { shapes[a][$0] == 1 })
+            var shape = shapes[a]
+            shape.remove(at: axis)
+            return Step(op: .squeeze(axis: axis), operands: [a], shape: shape)
+        case "clamp":
+            guard let a = operand(all) else { return nil }
+            return Step(op: .clamp, operands: [a], shape: shapes[a])
+        case "conv":
+            guard let a = operand(all.filter { shapes[$0].count == 4 && shapes[$0][2] >= 2 && shapes[$0][3] >= 2 }) else { return nil }
+            let image = shapes[a], stride = draw.int(1...2), padding = draw.int(0...1)
+            guard let b = operand(all.filter { shapes[$0].count == 4 && shapes[$0][1] == image[1] && shapes[$0][0] > 0
+                && shapes[$0][2] <= image[2] + 2 * padding && shapes[$0][3] <= image[3] + 2 * padding }) else { return nil }
+            let weight = shapes[b]
+            let shape = [image[0], weight[0], (image[2] + 2 * padding - weight[2]) / stride + 1, (image[3] + 2 * padding - weight[3]) / stride + 1]
+            return Step(op: .conv(stride: stride, padding: padding), operands: [a, b], shape: shape)
+        case "pool":
+            guard let a = operand(all.filter { shapes[$0].count == 4 && shapes[$0][2] >= 3 && shapes[$0][3] >= 3 && !shapes[$0].contains(0) }) else { return nil }
+            let (kernel, stride) = draw.pick([(2, 2), (3, 2), (2, 1)])
+            let image = shapes[a]
+            let shape = [image[0], image[1], (image[2] - kernel) / stride + 1, (image[3] - kernel) / stride + 1]
+            return Step(op: .pool(max: draw.uniform() < 0.5, kernel: kernel, stride: stride), operands: [a], shape: shape)
         default:
             guard let a = operand(all.filter { shapes[$0].count >= 1 }) else { return nil }
             let shape = shapes[a]
@@ -296,7 +385,8 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             switch shape.count {
             case 1: target = [1, shape[0]]
             case 2: target = draw.uniform() < 0.5 ? [shape[1], shape[0]] : [shape[0] * shape[1]]
-            default: target = [shape[0] * shape[1], shape[2]]
+            case 3: target = [shape[0] * shape[1], shape[2]]
+            default: target = [shape[0] * shape[1], shape[2] * shape[3]]
             }
             return Step(op: .reshape(target), operands: [a], shape: target)
         }
@@ -316,6 +406,12 @@ struct Draw {
     }
 
     mutating func pick<T>(_ values: [T]) -> T { values[int(0...(values.count - 1))] }
+
+    mutating func shuffled<T>(_ values: [T]) -> [T] {
+        var values = values
+        for i in values.indices.reversed() where i > 0 { values.swapAt(i, int(0...i)) }
+        return values
+    }
 
     mutating func weighted(_ choices: [(String, Double)]) -> String {
         var u = uniform() * choices.reduce(0) { $0 + $1.1 }

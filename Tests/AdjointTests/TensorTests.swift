@@ -30,6 +30,33 @@ import Testing
         }
     }
 
+    /// Tensors with a zero extent in the middle or at the end (the random programs found
+    /// draws of `[3, 0, 1]` stopping on a contiguity check, and sums over an axis of such
+    /// a tensor that leave nothing dividing by zero on the CPU; jit splitting a long
+    /// reduction into nothing, `[0, 2048]` summed along its rows, never stopped doubling).
+    @Test(arguments: TestDevices.all)
+    func emptyTensorsDrawReduceAndDifferentiate(device: Device) throws {
+        for shape in [[3, 0, 1], [2, 0], [0], [1, 0, 4], [0, 2048]] {
+            let x = Tensor.randomNormal(shape, seed: 3, on: device)
+            #expect(x.shape == shape)
+            #expect(try x.doubles() == [])
+            #expect(try Tensor.randomUniform(shape, seed: 4, on: device).doubles() == [])
+            for axis in shape.indices {
+                var reduced = shape
+                reduced.remove(at: axis)
+                let sum = x.sum(axes: [axis])
+                #expect(sum.shape == reduced)
+                #expect(try sum.doubles() == [Double](repeating: 0, count: reduced.reduce(1, *)), "sum over axis \(axis) of \(shape)")
+            }
+            #expect(try x.sum().item() == 0)
+            let gradient = grad { (t: Tensor) in (t.sin() * t).sum(axes: [0]).sum() }(x)
+            #expect(gradient.shape == shape)
+            #expect(try gradient.doubles() == [])
+            #expect(try jit { (t: Tensor) in (t.exp() + 1).sum(axes: [shape.count - 1]) }(x).doubles()
+                == [Double](repeating: 0, count: shape.dropLast().reduce(1, *)))
+        }
+    }
+
     @Test func descriptionIsNumpyLike() {
         let m = Tensor([[1, 2.5], [3, 4]] as [[Float]], on: .cpu)
         #expect(m.description == "[[1, 2.5],\n [3, 4]]")

@@ -42,8 +42,12 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
     /// Number of elements (1 for rank 0, 0 when any extent is 0).
     public var count: Int { shape.reduce(1, *) }
 
-    /// Whether the elements are row-major and dense (strides of size-1 axes are ignored).
+    /// Whether the elements are row-major and dense (strides of size-1 axes are ignored;
+    /// an empty layout is).
     public var isContiguous: Bool {
+        // An empty layout touches no memory (and `contiguousStrides` steps over its zero
+        // extents as over ones).
+        if shape.contains(0) { return true }
         var expected = 1
         for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] != 1 {
             if strides[axis] != expected { return false }

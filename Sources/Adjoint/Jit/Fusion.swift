@@ -60,9 +60,11 @@ extension JitGraph {
     /// Into how many equal pieces a long reduction with few outputs splits: a power of
     /// two dividing the length into pieces of at least 64, giving at least 256 partial
     /// results (the CPU's tasks), or, `interleaved` for OpenCL, up to `interleavedParts` (work-items
-    /// to fill a GPU); nil when none does. Both readings keep every element's position.
+    /// to fill a GPU); nil when none does (or nothing is reduced into: an empty result).
+    /// Both readings keep every element's position.
     static func splitParts(outer: Int, length: Int, inner: Int, interleaved: Bool) -> Int? {
         let interleavedParts = JitGraph.interleavedParts
+        guard outer * inner > 0 else { return nil }
         var parts = 2
         while outer * inner * parts < 256 { parts *= 2 }
         guard length % parts == 0, length / parts >= 64 else { return nil }

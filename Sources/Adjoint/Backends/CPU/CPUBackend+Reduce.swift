@@ -191,6 +191,7 @@ extension CPUBackend {
     func runReduce(_ op: ReduceOp, shape: ReduceShape, input: BufferView, output: BufferView) throws {
         precondition(shape.outer >= 0 && shape.length >= 0 && shape.inner >= 0, "CPU reduce: negative extent in \(shape)")
         precondition(input.layout.isContiguous, "CPU reduce: input \(input.layout) is not contiguous")
+        if shape.outer * shape.inner == 0 { return }
         switch input.dtype {
         case .float32: CPUBackend.reduce(op, shape, input.base(Float.self), output)
         case .float64: CPUBackend.reduce(op, shape, input.base(Double.self), output)
