@@ -33,7 +33,8 @@ import Testing
     /// Tensors with a zero extent in the middle or at the end (the random programs found
     /// draws of `[3, 0, 1]` stopping on a contiguity check, and sums over an axis of such
     /// a tensor that leave nothing dividing by zero on the CPU; jit splitting a long
-    /// reduction into nothing, `[0, 2048]` summed along its rows, never stopped doubling).
+    /// reduction into nothing, `[0, 2048]` summed along its rows, never stopped doubling;
+    /// vmap's product rule inferring `-1` rows of nothing).
     @Test(arguments: TestDevices.all)
     func emptyTensorsDrawReduceAndDifferentiate(device: Device) throws {
         for shape in [[3, 0, 1], [2, 0], [0], [1, 0, 4], [0, 2048]] {
@@ -55,6 +56,15 @@ import Testing
             #expect(try jit { (t: Tensor) in (t.exp() + 1).sum(axes: [shape.count - 1]) }(x).doubles()
                 == [Double](repeating: 0, count: shape.dropLast().reduce(1, *)))
         }
+        // Products over an empty inner axis are zeros, batched on either side.
+        let rows = Tensor.randomNormal([4, 2, 0], seed: 5, on: device), matrix = Tensor.randomNormal([0, 3], seed: 6, on: device)
+        let left = vmap { (a: Tensor) in a.matmul(matrix) }(rows)
+        #expect(left.shape == [4, 2, 3])
+        #expect(try left.doubles() == [Double](repeating: 0, count: 24))
+        let columns = Tensor.randomNormal([4, 0, 3], seed: 7, on: device), square = Tensor.randomNormal([2, 0], seed: 8, on: device)
+        let right = vmap { (b: Tensor) in square.matmul(b) }(columns)
+        #expect(right.shape == [4, 2, 3])
+        #expect(try right.doubles() == [Double](repeating: 0, count: 24))
     }
 
     @Test func descriptionIsNumpyLike() {

@@ -77,12 +77,13 @@ extension Tensor {
         let left = a.physical(at: level), right = b.physical(at: level)
         if let left, right == nil, b.rank == 2 {
             let (m, k) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
-            return left.reshaped([-1, k], file: file, line: line).matmul(b, file: file, line: line)
+            // Rows counted, not inferred: -1 is ambiguous when k is 0.
+            return left.reshaped([left.shape.dropLast().reduce(1, *), k], file: file, line: line).matmul(b, file: file, line: line)
                 .reshaped([left.shape[0]] + a.shape.dropLast(2) + [m, b.shape[1]], file: file, line: line)
         }
         if let right, left == nil, a.rank == 2 {
             let (k, n) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
-            let rows = right.transposed(-1, -2).reshaped([-1, k], file: file, line: line)
+            let rows = right.transposed(-1, -2).reshaped([right.shape.dropLast(2).reduce(1, *) * n, k], file: file, line: line)
             return rows.matmul(a.transposed(), file: file, line: line)
                 .reshaped([right.shape[0]] + b.shape.dropLast(2) + [n, a.shape[0]], file: file, line: line)
                 .transposed(-1, -2)
