@@ -51,6 +51,28 @@ import Testing
         }
     }
 
+    /// Float64 programs: jit leaves their steps unfused (fused kernels are float32), so
+    /// they replay primitive by primitive, through the buffer plan, and equal eager runs
+    /// to float64 rounding.
+    @Test(arguments: TestDevices.all)
+    func randomFloat64ProgramsMatchEagerThroughJit(_ device: Device) throws {
+        for seed in Self.defaultSeeds ? Self.seeds.prefix(20) : Self.seeds {
+            let program = RandomProgram(seed: seed)
+            let compiled = jit(name: "float64 random program \(seed)") { (x: [Tensor]) in program.valuesAndGradients(x) }
+            for call: UInt64 in [0, 1] {
+                let inputs = program.inputs(call: call, on: device).map { $0.cast(to: .float64) }
+                let (actual, expected) = (compiled(inputs), program.valuesAndGradients(inputs))
+                #expect(actual.count == expected.count)
+                for (index, (a, e)) in zip(actual, expected).enumerated() {
+                    #expect(a.dtype == .float64 && a.shape == e.shape)
+                    let values = try e.doubles()
+                    expectClose(try a.doubles(), values, tolerance: 1e-9 * (1 + (values.map { Swift.abs($0) }.max() ?? 0)),
+                                "output \(index), call \(call) on \(device)\n\(program)")
+                }
+            }
+        }
+    }
+
     /// Substrings of `JitProgramSummary.kernels` naming what a pass made.
     static let features = ["fused(", "rows(", "together(", "values kept", " after", "summed by readers", "matmul"]
 
