@@ -73,6 +73,33 @@ import Testing
         }
     }
 
+    /// The gradients of each program's loss, in float64, against a central difference
+    /// along a random direction: the engine's composition of the ops' rules (broadcast
+    /// cotangents summed back, adjoints written into views, accumulation over readers),
+    /// eagerly on every device.
+    @Test(arguments: TestDevices.all)
+    func randomProgramsGradientsMatchCentralDifferences(_ device: Device) throws {
+        for seed in Self.seeds {
+            let program = RandomProgram(seed: seed)
+            let inputs = program.inputs(call: 0, on: device).map { $0.cast(to: .float64) }
+            let direction = program.inputs(call: 7, on: device).map { $0.cast(to: .float64) }
+            func loss(_ x: [Tensor]) throws -> Double {
+                var total = 0.0
+                for output in program(x) { total += try (output * output).sum().item() * 0.5 }
+                return total
+            }
+            let gradients = Array(program.valuesAndGradients(inputs)[program.outputs.count...].prefix(inputs.count))
+            var analytic = 0.0
+            for (gradient, step) in zip(gradients, direction) { analytic += try (gradient * step).sum().item() }
+            let epsilon = 1e-6
+            let plus = try loss(zip(inputs, direction).map { $0 + $1 * epsilon })
+            let minus = try loss(zip(inputs, direction).map { $0 - $1 * epsilon })
+            let numeric = (plus - minus) / (2 * epsilon)
+            #expect(Swift.abs(analytic - numeric) <= 1e-5 * (1 + Swift.abs(numeric)),
+                    "directional derivative \(analytic) vs central difference \(numeric) on \(device)\n\(program)")
+        }
+    }
+
     /// Substrings of `JitProgramSummary.kernels` naming what a pass made.
     static let features = ["fused(", "rows(", "together(", "values kept", " after", "summed by readers", "matmul"]
 
