@@ -51,6 +51,36 @@ import Testing
         }
     }
 
+    /// Inputs passed as views: transposed, sliced with a step, broadcast along an axis
+    /// (a row or column spread over a matrix), against the program run eagerly on the
+    /// same views.
+    @Test(arguments: TestDevices.all)
+    func randomProgramsTakeViewsAsInputs(_ device: Device) throws {
+        for seed in Self.seeds {
+            let program = RandomProgram(seed: seed)
+            var draw = Draw(seed: seed &+ 31)
+            let inputs = program.inputShapes.enumerated().map { index, shape -> Tensor in
+                let seed = seed &* 1_000 &+ 700 &+ UInt64(index)
+                guard !shape.isEmpty else { return Tensor.randomNormal(shape, seed: seed, on: device) }
+                switch draw.int(0...2) {
+                case 0 where shape.count >= 2:
+                    return Tensor.randomNormal(shape.reversed(), seed: seed, on: device).permuted(Array((0..<shape.count).reversed()))
+                case 1:
+                    var wide = shape
+                    wide[wide.count - 1] *= 2
+                    return Tensor.randomNormal(wide, seed: seed, on: device).slice(axis: shape.count - 1, start: 0, end: wide.last!, step: 2)
+                default:
+                    var row = shape
+                    row[0] = 1
+                    return Tensor.randomNormal(row, seed: seed, on: device).expanded(to: shape)
+                }
+            }
+            let compiled = jit(name: "random program \(seed) on views") { (x: [Tensor]) in program.valuesAndGradients(x) }
+            let exact = program.valuesAndGradients(inputs.map { $0.to(.cpu).cast(to: .float64) })
+            try Self.compare(compiled(inputs), program.valuesAndGradients(inputs), exact: exact, program: program, what: "views as inputs on \(device)")
+        }
+    }
+
     /// Float64 programs: jit leaves their steps unfused (fused kernels are float32), so
     /// they replay primitive by primitive, through the buffer plan, and equal eager runs
     /// to float64 rounding.
