@@ -103,8 +103,8 @@ import Testing
         }
     }
 
-    /// The gradients of each program's loss, in float64, against a central difference
-    /// along a random direction: the engine's composition of the ops' rules (broadcast
+    /// The gradients of each program's loss, in float64, and its `jvp`, against a central
+    /// difference along a random direction: the engine's composition of the ops' rules (broadcast
     /// cotangents summed back, adjoints written into views, accumulation over readers),
     /// eagerly on every device.
     @Test(arguments: TestDevices.all)
@@ -127,6 +127,14 @@ import Testing
             let numeric = (plus - minus) / (2 * epsilon)
             #expect(Swift.abs(analytic - numeric) <= 1e-5 * (1 + Swift.abs(numeric)),
                     "directional derivative \(analytic) vs central difference \(numeric) on \(device)\n\(program)")
+            // Forward mode gives the same directional derivative.
+            let forward = jvp({ (x: [Tensor]) -> Tensor in
+                let losses = program(x).map { ($0 * $0).sum() * 0.5 }
+                return losses.dropFirst().reduce(losses[0], +)
+            }, primal: inputs, tangent: direction)
+            let tangent: Double = try forward.tangent.item()
+            #expect(Swift.abs(tangent - numeric) <= 1e-5 * (1 + Swift.abs(numeric)),
+                    "jvp \(tangent) vs central difference \(numeric) on \(device)\n\(program)")
         }
     }
 
