@@ -219,7 +219,7 @@ struct RandomProgram: CustomStringConvertible, Sendable {
             return x[0].clamp(min: -0.5, max: 0.7)
         case .conv(let stride, let padding):
             let fanIn = x[1].shape.dropFirst().reduce(1, *)
-            return x[0].conv2d(x[1], stride: stride, padding: padding) * (1 / Double(fanIn).squareRoot())
+            return x[0].conv2d(x[1], stride: stride, padding: padding) * (1 / Double(Swift.max(fanIn, 1)).squareRoot())
         case .pool(let max, let kernel, let stride):
             return max ? x[0].maxPool2d(kernel: kernel, stride: stride) : x[0].avgPool2d(kernel: kernel, stride: stride)
         case .concat(let axis):
