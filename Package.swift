@@ -43,12 +43,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
         .target(name: "AdjointNN", dependencies: ["Adjoint", "CZlib"]),
+        .target(name: "AdjointRandomPrograms", dependencies: ["Adjoint"]),
 
         // MARK: - Command line
         .executableTarget(
             name: "AdjointCLI",
             dependencies: [
-                "Adjoint", "AdjointNN",
+                "Adjoint", "AdjointNN", "AdjointRandomPrograms",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,7 +66,7 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "AdjointTestSupport", dependencies: ["Adjoint"], path: "Tests/AdjointTestSupport"),
-        .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "CGEMM", "AdjointTestSupport"]),
+        .testTarget(name: "AdjointTests", dependencies: ["Adjoint", "CGEMM", "AdjointTestSupport", "AdjointRandomPrograms"]),
         .testTarget(name: "AdjointNNTests", dependencies: ["Adjoint", "AdjointNN", "AdjointTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

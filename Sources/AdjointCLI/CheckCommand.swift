@@ -1,4 +1,5 @@
 import Adjoint
+import AdjointRandomPrograms
 import ArgumentParser
 import Foundation
 
@@ -13,7 +14,11 @@ struct CheckCommand: ParsableCommand {
             Draws each registered op's inputs from a fixed seed, runs the op and the vector-Jacobian \
             product of every input on the CPU backend and on --device, and vmaps the op over a \
             batch of 3 on the device against the per-example results. Prints one line per op and \
-            exits non-zero when any element differs by more than --tolerance (relative to max(1, |cpu|)).
+            exits non-zero when any element differs by more than --tolerance (relative to max(1, |cpu|)). \
+            With --random-programs N, also runs N random programs (the test suite's generator: chains, \
+            reductions, products, convolutions, views; values and gradients) compiled with jit against \
+            the same programs run eagerly on the device, and eagerly against the CPU, each as accurate \
+            as its reference measured against float64.
             """
     )
 
@@ -25,6 +30,9 @@ struct CheckCommand: ParsableCommand {
 
     @Option(help: "Only ops whose name contains this text.")
     var only: String?
+
+    @Option(help: "Random programs to run through jit and eagerly (seeds 0..<N); 0 for none.")
+    var randomPrograms = 0
 
     func run() throws {
         let target = try resolveDevice(device)
@@ -48,7 +56,36 @@ struct CheckCommand: ParsableCommand {
             print((ok ? "ok   " : "FAIL ") + label + String(format: " worst %.2e", worst) + (ok ? "" : " at \(worstWhat)"))
         }
         print("\(passed) passed, \(failed) failed")
-        if failed > 0 { throw ExitCode(1) }
+        let programsFailed = try checkRandomPrograms(on: target)
+        if failed > 0 || programsFailed > 0 { throw ExitCode(1) }
+    }
+
+    /// Runs `randomPrograms` programs through jit against eager runs on `device`, and eager
+    /// runs against the CPU's; prints each failure and a summary; returns the failures.
+    func checkRandomPrograms(on device: Device) throws -> Int {
+        guard randomPrograms > 0 else { return 0 }
+        var failed = 0
+        for seed in 0..<UInt64(randomPrograms) {
+            let program = RandomProgram(seed: seed)
+            let compiled = jit(name: "random program \(seed)") { (x: [Tensor]) in program.valuesAndGradients(x) }
+            var problems: [String] = []
+            for call: UInt64 in [0, 1, 1] {
+                let inputs = program.inputs(call: call, on: device)
+                let cpuInputs = inputs.map { $0.to(.cpu) }
+                let exact = program.valuesAndGradients(cpuInputs.map { $0.cast(to: .float64) })
+                let eager = program.valuesAndGradients(inputs)
+                problems += try program.accuracyProblems(compiled(inputs), eager, exact: exact).map { "jit call \(call): \($0)" }
+                if call == 0, device != .cpu {
+                    problems += try program.accuracyProblems(eager, program.valuesAndGradients(cpuInputs), exact: exact).map { "eager against the CPU: \($0)" }
+                }
+            }
+            if !problems.isEmpty {
+                failed += 1
+                print("FAIL random program \(seed): " + problems.joined(separator: "; ") + "\n\(program)")
+            }
+        }
+        print("random programs: \(randomPrograms - failed) passed, \(failed) failed")
+        return failed
     }
 
     /// vmap of the op over a batch of 3 (every input batched on axis 0) against the stacked

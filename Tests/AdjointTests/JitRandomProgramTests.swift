@@ -1,4 +1,5 @@
 import Adjoint
+import AdjointRandomPrograms
 import AdjointTestSupport
 import Foundation
 import Testing
@@ -216,31 +217,12 @@ import Testing
         #expect(eager.filter { $0 != 0 }.count == 130 * 3)
     }
 
-    /// Whether `actual` is as accurate as `reference` (both float32): against `exact`
-    /// (float64), its error may be ten times the reference's (a value that is zero in exact
-    /// arithmetic, the gradient of a softmax's sum, is rounding noise in both) plus 10⁻⁴
-    /// (10⁻³ past the program's own outputs: gradients) of the output's largest magnitude
-    /// (a long sum adds in another order).
+    /// Records an issue wherever `actual` is less accurate than `reference`
+    /// (`RandomProgram.accuracyProblems`).
     static func compare(_ actual: [Tensor], _ reference: [Tensor], exact: [Tensor], program: RandomProgram, what: String,
                         sourceLocation: SourceLocation = #_sourceLocation) throws {
-        #expect(actual.count == reference.count, "\(what)\n\(program)", sourceLocation: sourceLocation)
-        for (index, (a, r)) in zip(actual, reference).enumerated() {
-            #expect(a.shape == r.shape, "output \(index) \(what)\n\(program)", sourceLocation: sourceLocation)
-            let values = try a.doubles(), referenceValues = try r.doubles(), exactValues = try exact[index].doubles()
-            let scale = 1 + (exactValues.filter { !$0.isNaN }.map { Swift.abs($0) }.max() ?? 0)
-            let referenceError = zip(referenceValues, exactValues).map { Swift.abs($0 - $1) }.filter { !$0.isNaN }.max() ?? 0
-            let tolerance = (index < program.outputs.count ? 1e-4 : 1e-3) * scale + 10 * referenceError
-            var worst = 0.0, worstIndex = -1
-            for (i, (x, y)) in zip(values, exactValues).enumerated() where !(Swift.abs(x - y) <= tolerance) && !(x.isNaN && y.isNaN) {
-                if !(Swift.abs(x - y) <= worst) { worst = Swift.abs(x - y); worstIndex = i }
-            }
-            if worstIndex >= 0 {
-                Issue.record("""
-                    output \(index) element \(worstIndex): \(values[worstIndex]) vs \(referenceValues[worstIndex]) (float64: \(exactValues[worstIndex]), \
-                    tolerance \(tolerance)), \(what)
-                    \(program)
-                    """, sourceLocation: sourceLocation)
-            }
+        for problem in try program.accuracyProblems(actual, reference, exact: exact) {
+            Issue.record("\(problem), \(what)\n\(program)", sourceLocation: sourceLocation)
         }
     }
 }

@@ -1,5 +1,4 @@
 import Adjoint
-import AdjointTestSupport
 
 /// How a random program draws its steps.
 extension RandomProgram {
@@ -164,26 +163,32 @@ extension RandomProgram {
 }
 
 /// The generator's random source (xorshift, as the library's `InputSampler`).
-struct Draw {
+public struct Draw {
     private var sampler: InputSampler
 
-    init(seed: UInt64) { sampler = InputSampler(seed: seed &+ 0x5EED) }
+    /// A source seeded with `seed`.
+    public init(seed: UInt64) { sampler = InputSampler(seed: seed &+ 0x5EED) }
 
-    mutating func uniform() -> Double { sampler.uniform() }
+    /// The next value in [0, 1).
+    public mutating func uniform() -> Double { sampler.uniform() }
 
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
+    /// A value in `range`.
+    public mutating func int(_ range: ClosedRange<Int>) -> Int {
         range.lowerBound + Swift.min(Int(uniform() * Double(range.count)), range.count - 1)
     }
 
-    mutating func pick<T>(_ values: [T]) -> T { values[int(0...(values.count - 1))] }
+    /// One of `values`.
+    public mutating func pick<T>(_ values: [T]) -> T { values[int(0...(values.count - 1))] }
 
-    mutating func shuffled<T>(_ values: [T]) -> [T] {
+    /// `values` in a random order.
+    public mutating func shuffled<T>(_ values: [T]) -> [T] {
         var values = values
         for i in values.indices.reversed() where i > 0 { values.swapAt(i, int(0...i)) }
         return values
     }
 
-    mutating func weighted(_ choices: [(String, Double)]) -> String {
+    /// One of the names, drawn with probability proportional to its weight.
+    public mutating func weighted(_ choices: [(String, Double)]) -> String {
         var u = uniform() * choices.reduce(0) { $0 + $1.1 }
         for (name, weight) in choices {
             if u < weight { return name }

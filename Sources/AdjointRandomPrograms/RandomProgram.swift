@@ -1,5 +1,4 @@
 import Adjoint
-import AdjointTestSupport
 
 /// A random composition of ops over a few float32 inputs, drawn from a seed: chains of
 /// elementwise work, broadcasts, reductions along any axis, matrix, vector and batched
@@ -10,7 +9,7 @@ import AdjointTestSupport
 /// Every op keeps values in a moderate range (exponentials of tanh, logarithms of
 /// `|x| + 1`, products and sums scaled by `1/√k`), so float32 differences stay at rounding
 /// level.
-struct RandomProgram: CustomStringConvertible, Sendable {
+public struct RandomProgram: CustomStringConvertible, Sendable {
     enum Unary: String, CaseIterable, Sendable { case tanh, sin, cos, sigmoid, neg, abs, relu, softExp, logAbs, sqrtAbs, xTanhX, affine }
     enum Binary: String, CaseIterable, Sendable { case add, sub, mul, max, min, div, pow, greater }
     enum Reduction: String, CaseIterable, Sendable { case sum, mean, max, min }
@@ -56,16 +55,19 @@ struct RandomProgram: CustomStringConvertible, Sendable {
         let shape: [Int]
     }
 
-    let seed: UInt64
-    let inputShapes: [[Int]]
+    /// The seed the program was drawn from.
+    public let seed: UInt64
+    /// The shapes of its float32 inputs.
+    public let inputShapes: [[Int]]
     /// Whether `valuesAndGradients` also returns a Hessian-vector product.
-    let secondOrder: Bool
+    public let secondOrder: Bool
     let steps: [Step]
     /// Indices of the values the program returns (never inputs).
-    let outputs: [Int]
+    public let outputs: [Int]
 
-    /// The program drawn from `seed`.
-    init(seed: UInt64) {
+    /// The program drawn from `seed` (the same program for a seed while this generator
+    /// stays the same).
+    public init(seed: UInt64) {
         self.seed = seed
         var draw = Draw(seed: seed)
         // Now and then no rows at all: every op must take empty tensors.
@@ -106,7 +108,7 @@ struct RandomProgram: CustomStringConvertible, Sendable {
     }
 
     /// The program's outputs for `inputs`.
-    func callAsFunction(_ inputs: [Tensor]) -> [Tensor] {
+    public func callAsFunction(_ inputs: [Tensor]) -> [Tensor] {
         var values = inputs
         for step in steps { values.append(Self.apply(step.op, step.operands.map { values[$0] })) }
         return outputs.map { values[$0] }
@@ -114,7 +116,7 @@ struct RandomProgram: CustomStringConvertible, Sendable {
 
     /// The outputs, then the gradient of `½ Σ output²` with respect to every input, and
     /// for `secondOrder` programs the Hessian of that loss times the direction `cos(xᵢ)`.
-    func valuesAndGradients(_ inputs: [Tensor]) -> [Tensor] {
+    public func valuesAndGradients(_ inputs: [Tensor]) -> [Tensor] {
         let loss = { (x: [Tensor]) -> Tensor in
             let losses = self(x).map { ($0 * $0).sum() * 0.5 }
             return losses.dropFirst().reduce(losses[0], +)
@@ -130,13 +132,14 @@ struct RandomProgram: CustomStringConvertible, Sendable {
     }
 
     /// Normal draws for the inputs, reproducible per `call`.
-    func inputs(call: UInt64, on device: Device) -> [Tensor] {
+    public func inputs(call: UInt64, on device: Device) -> [Tensor] {
         inputShapes.enumerated().map { index, shape in
             Tensor.randomNormal(shape, seed: seed &* 1_000 &+ call &* 10 &+ UInt64(index), on: device)
         }
     }
 
-    var description: String {
+    /// The program, one step per line (`v3 = unary(tanh)(v1) [2, 3]`).
+    public var description: String {
         var lines = ["random program \(seed): inputs \(inputShapes)" + (secondOrder ? ", with a Hessian-vector product" : "")]
         for (index, step) in steps.enumerated() {
             let name = "v\(inputShapes.count + index)"
