@@ -65,6 +65,9 @@ public struct RandomProgram: CustomStringConvertible, Sendable {
     /// Indices of the values the program returns (never inputs).
     public let outputs: [Int]
 
+    /// The most elements a step's result may have.
+    static let maximumElements = 400_000
+
     /// The program drawn from `seed` (the same program for a seed while this generator
     /// stays the same).
     public init(seed: UInt64) {
@@ -93,7 +96,10 @@ public struct RandomProgram: CustomStringConvertible, Sendable {
         var steps: [Step] = []
         for _ in 0..<draw.int(4...13) {
             for _ in 0..<30 {
-                if let step = Self.step(&draw, shapes: shapes, family: family.filter { $0.count >= 2 }) {
+                // A bounded size: a flattened matrix broadcast against itself transposed
+                // would hold 26,000² elements (the test process ran out of memory).
+                if let step = Self.step(&draw, shapes: shapes, family: family.filter { $0.count >= 2 }),
+                   step.shape.reduce(1, *) <= Self.maximumElements {
                     steps.append(step)
                     shapes.append(step.shape)
                     break
