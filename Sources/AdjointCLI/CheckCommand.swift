@@ -31,8 +31,11 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Only ops whose name contains this text.")
     var only: String?
 
-    @Option(help: "Random programs to run through jit and eagerly (seeds 0..<N); 0 for none.")
+    @Option(help: "Random programs to run through jit and eagerly; 0 for none.")
     var randomPrograms = 0
+
+    @Option(help: "The first random program's seed (the next ones follow it).")
+    var randomProgramSeed: UInt64 = 0
 
     func run() throws {
         let target = try resolveDevice(device)
@@ -65,7 +68,7 @@ struct CheckCommand: ParsableCommand {
     func checkRandomPrograms(on device: Device) throws -> Int {
         guard randomPrograms > 0 else { return 0 }
         var failed = 0
-        for seed in 0..<UInt64(randomPrograms) {
+        for seed in randomProgramSeed..<(randomProgramSeed + UInt64(randomPrograms)) {
             let program = RandomProgram(seed: seed)
             let compiled = jit(name: "random program \(seed)") { (x: [Tensor]) in program.valuesAndGradients(x) }
             var problems: [String] = []

@@ -136,7 +136,10 @@ extension RandomProgram {
         case "conv":
             guard let a = operand(all.filter { shapes[$0].count == 4 && shapes[$0][2] >= 2 && shapes[$0][3] >= 2 }) else { return nil }
             let image = shapes[a], stride = draw.int(1...2), padding = draw.int(0...1)
+            // Kernels of at most 25 taps: the window adjoint adds each tap in its own step,
+            // and a 1500×4 kernel made a graph of tens of thousands of steps.
             guard let b = operand(all.filter { shapes[$0].count == 4 && shapes[$0][1] == image[1] && shapes[$0][0] > 0
+                && shapes[$0][2] * shapes[$0][3] <= 25
                 && shapes[$0][2] <= image[2] + 2 * padding && shapes[$0][3] <= image[3] + 2 * padding }) else { return nil }
             let weight = shapes[b]
             let shape = [image[0], weight[0], (image[2] + 2 * padding - weight[2]) / stride + 1, (image[3] + 2 * padding - weight[3]) / stride + 1]
