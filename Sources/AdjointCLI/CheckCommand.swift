@@ -70,18 +70,7 @@ struct CheckCommand: ParsableCommand {
         var failed = 0
         for seed in randomProgramSeed..<(randomProgramSeed + UInt64(randomPrograms)) {
             let program = RandomProgram(seed: seed)
-            let compiled = jit(name: "random program \(seed)") { (x: [Tensor]) in program.valuesAndGradients(x) }
-            var problems: [String] = []
-            for call: UInt64 in [0, 1, 1] {
-                let inputs = program.inputs(call: call, on: device)
-                let cpuInputs = inputs.map { $0.to(.cpu) }
-                let exact = program.valuesAndGradients(cpuInputs.map { $0.cast(to: .float64) })
-                let eager = program.valuesAndGradients(inputs)
-                problems += try program.accuracyProblems(compiled(inputs), eager, exact: exact).map { "jit call \(call): \($0)" }
-                if call == 0, device != .cpu {
-                    problems += try program.accuracyProblems(eager, program.valuesAndGradients(cpuInputs), exact: exact).map { "eager against the CPU: \($0)" }
-                }
-            }
+            let problems = try program.jitProblems(on: device, againstCPU: device != .cpu).problems
             if !problems.isEmpty {
                 failed += 1
                 print("FAIL random program \(seed): " + problems.joined(separator: "; ") + "\n\(program)")

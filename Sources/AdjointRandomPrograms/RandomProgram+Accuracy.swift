@@ -1,6 +1,28 @@
 import Adjoint
 
 extension RandomProgram {
+    /// The program's values and gradients compiled with jit and called three times on
+    /// `device` (new inputs, then the same ones again: a replay on memory it has seen),
+    /// each call held to the eager run's accuracy (`accuracyProblems`); `againstCPU` also
+    /// holds the first eager run to the CPU's. Returns the problems, labelled by call,
+    /// and the compiled function (its trace count and last program).
+    public func jitProblems(on device: Device, againstCPU: Bool = false) throws
+        -> (problems: [String], compiled: JitFunction<[Tensor], NoStaticArgument, [Tensor]>) {
+        let compiled = jit(name: "random program \(seed)") { (x: [Tensor]) in valuesAndGradients(x) }
+        var problems: [String] = []
+        for call: UInt64 in [0, 1, 1] {
+            let inputs = self.inputs(call: call, on: device)
+            let cpuInputs = inputs.map { $0.to(.cpu) }
+            let exact = valuesAndGradients(cpuInputs.map { $0.cast(to: .float64) })
+            let eager = valuesAndGradients(inputs)
+            problems += try accuracyProblems(compiled(inputs), eager, exact: exact).map { "jit call \(call) on \(device): \($0)" }
+            if againstCPU && call == 0 {
+                problems += try accuracyProblems(eager, valuesAndGradients(cpuInputs), exact: exact).map { "\(device) against the CPU: \($0)" }
+            }
+        }
+        return (problems, compiled)
+    }
+
     /// Where `actual` is less accurate than `reference` (both float32 results of
     /// `valuesAndGradients`): against `exact` (the program in float64), an element's error
     /// may be ten times the reference's largest (a value that is zero in exact arithmetic,

@@ -120,22 +120,23 @@ public struct RandomProgram: CustomStringConvertible, Sendable {
         return outputs.map { values[$0] }
     }
 
-    /// The outputs, then the gradient of `½ Σ output²` with respect to every input, and
-    /// for `secondOrder` programs the Hessian of that loss times the direction `cos(xᵢ)`.
+    /// The program's scalar loss, `½ Σ output²` over every output.
+    public func loss(_ inputs: [Tensor]) -> Tensor {
+        Self.total(self(inputs).map { ($0 * $0).sum() * 0.5 })
+    }
+
+    /// The outputs, then the gradient of `loss` with respect to every input, and for
+    /// `secondOrder` programs the Hessian of that loss times the direction `cos(xᵢ)`.
     public func valuesAndGradients(_ inputs: [Tensor]) -> [Tensor] {
-        let loss = { (x: [Tensor]) -> Tensor in
-            let losses = self(x).map { ($0 * $0).sum() * 0.5 }
-            return losses.dropFirst().reduce(losses[0], +)
-        }
         let values = self(inputs) + grad(loss)(inputs)
         guard secondOrder else { return values }
         let direction = inputs.map { $0.cos() }
-        let product = grad { (x: [Tensor]) -> Tensor in
-            let products = zip(grad(loss)(x), direction).map { ($0 * $1).sum() }
-            return products.dropFirst().reduce(products[0], +)
-        }
+        let product = grad { (x: [Tensor]) -> Tensor in Self.total(zip(grad(loss)(x), direction).map { ($0 * $1).sum() }) }
         return values + product(inputs)
     }
+
+    /// The sum of scalar terms (at least one).
+    private static func total(_ terms: [Tensor]) -> Tensor { terms.dropFirst().reduce(terms[0], +) }
 
     /// Normal draws for the inputs, reproducible per `call`.
     public func inputs(call: UInt64, on device: Device) -> [Tensor] {

@@ -60,6 +60,8 @@ import Testing
         #expect(passing.status == 0 && passing.output.contains("ok   matmul") && passing.output.contains(" passed, 0 failed"), "\(passing.output)")
         let impossible = try check(["--only", "softmax", "--tolerance=-1"])
         #expect(impossible.status == 1 && impossible.output.contains("FAIL softmax") && impossible.output.contains("0 passed, 1 failed"), "\(impossible.output)")
+        let programs = try check(["--only", "no op", "--random-programs", "3", "--random-program-seed", "5"])
+        #expect(programs.status == 0 && programs.output.contains("random programs: 3 passed, 0 failed"), "\(programs.output)")
     }
 
     /// Whether the dataset is installed; under CI its absence is a failure.

@@ -86,15 +86,15 @@ import Testing
 
         func makeOptimizer(_ vars: VarCollection) -> Optimizer {
             switch optimizer {
-            case "sgd": return SGD(vars, learningRate: 0.1)
-            case "momentum": return Momentum(vars, learningRate: 0.05)
-            case "nesterov": return Momentum(vars, learningRate: 0.05, nesterov: true)
+            case "sgd": return SGD(vars, learningRate: learningRate)
+            case "momentum": return Momentum(vars, learningRate: learningRate)
+            case "nesterov": return Momentum(vars, learningRate: learningRate, nesterov: true)
             // ε 10⁻⁴, not 10⁻⁸: a gradient that is rounding noise (a ReLU unit dead for all
             // but one example a rounding from 0) would otherwise become a step of the full
             // rate, different in each run; OpenCL's eager and jitted steps, and its eager
             // steps and the CPU's, drifted apart by 10⁻² that way.
-            case "adam": return Adam(vars, learningRate: 0.01, epsilon: 1e-4)
-            default: return AdamW(vars, learningRate: 0.01, epsilon: 1e-4, weightDecay: 0.1)
+            case "adam": return Adam(vars, learningRate: learningRate, epsilon: 1e-4)
+            default: return AdamW(vars, learningRate: learningRate, epsilon: 1e-4, weightDecay: 0.1)
             }
         }
 
