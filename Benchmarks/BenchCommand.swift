@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Run the shared benchmark workloads (../shared/BENCHMARKS.md) and print one JSON line per measurement."
     )
 
-    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps, FM-MLP or FM-CNN for one model; GEMM: the CPU float32 GEMM kernels, one thread; LAUNCH: the host's time per kernel launch); W1-W7 when none are given.")
+    @Argument(help: "Workloads to run (W1 ... W7; FM: the main job's Fashion-MNIST steps, FM-MLP or FM-CNN for one model; GEMM: the CPU float32 GEMM kernels, one thread; LAUNCH: the host's time per kernel launch; COMPILE: jit's tracing and compile times); W1-W7 when none are given.")
     var workloads: [String] = []
 
     @Option(help: "Device: cpu, opencl or opencl:N (default: ADJOINT_DEVICE, else the first OpenCL GPU, else the CPU).")
@@ -43,6 +43,7 @@ struct BenchCommand: ParsableCommand {
         "FM-CNN": ({ try $0.fashionMNIST(kinds: [.cnn]) }, { try $0.fashionMNIST(jitted: true, kinds: [.cnn]) }),
         "GEMM": ({ try $0.gemmKernels() }, nil),
         "LAUNCH": ({ try $0.launchOverhead() }, nil),
+        "COMPILE": ({ try $0.compileTimes() }, nil),
     ]
 
     func run() throws {

@@ -14,18 +14,25 @@ extension JitGraph {
     mutating func fuseProducersIntoReaders() -> Int {
         var removed = Set<Int>()
         let returned = outputBuffers
-        // Writers and readers among the steps still present.
-        func live() -> (writers: [[Int]], readers: [[Int]]) {
-            var writers = [[Int]](repeating: [], count: buffers.count), readers = writers
-            for (index, step) in steps.enumerated() where !removed.contains(index) {
-                for id in step.writtenBuffers { writers[id].append(index) }
-                for id in Set(step.inputs.compactMap(\.bufferID)) { readers[id].append(index) }
+        // Writers and readers among the steps still present, kept up to date at each merge
+        // (recounting them over the whole graph per merge made the pass quadratic).
+        var live = LiveSteps(writers: Array(repeating: [], count: buffers.count), readers: Array(repeating: [], count: buffers.count))
+        func update(_ index: Int, present: Bool) {
+            for id in steps[index].writtenBuffers {
+                if present { live.writers[id].insert(index) } else { live.writers[id].remove(index) }
             }
-            return (writers, readers)
+            for id in steps[index].inputs.compactMap(\.bufferID) {
+                if present { live.readers[id].insert(index) } else { live.readers[id].remove(index) }
+            }
         }
+        for index in steps.indices { update(index, present: true) }
         for r in steps.indices {
-            while let p = mergeableProducer(of: r, removed: removed, returned: returned, live: live()) {
-                steps[r] = merged(producer: steps[p], into: steps[r], returned: returned, readers: live().readers, reader: r)
+            while let p = mergeableProducer(of: r, returned: returned, live: live) {
+                let merged = merged(producer: steps[p], into: steps[r], returned: returned, readers: live.readers, reader: r)
+                update(p, present: false)
+                update(r, present: false)
+                steps[r] = merged
+                update(r, present: true)
                 removed.insert(p)
             }
         }
@@ -33,11 +40,17 @@ extension JitGraph {
         return removed.count
     }
 
+    /// The steps that write and read each buffer.
+    private struct LiveSteps {
+        var writers: [Set<Int>]
+        var readers: [Set<Int>]
+    }
+
     /// Which elementwise kernel, if any, reader `r` can take in (see `fuseProducersIntoReaders`).
-    private func mergeableProducer(of r: Int, removed: Set<Int>, returned: Set<Int>, live: (writers: [[Int]], readers: [[Int]])) -> Int? {
+    private func mergeableProducer(of r: Int, returned: Set<Int>, live: LiveSteps) -> Int? {
         guard case .fused(let reader) = steps[r].kernel, reader.reduction == nil, reader.epilogue.isEmpty else { return nil }
         for operand in steps[r].inputs {
-            guard let id = operand.bufferID, live.writers[id].count == 1, let p = live.writers[id].first, p < r, !removed.contains(p),
+            guard let id = operand.bufferID, live.writers[id].count == 1, let p = live.writers[id].first, p < r,
                   case .fused(let producer) = steps[p].kernel, producer.reduction == nil, producer.epilogue.isEmpty,
                   producer.shape == reader.shape, steps[p].dtype == .float32, steps[p].coversOutput(of: buffers[steps[p].output]),
                   producer.storedNodes.count + reader.storedNodes.count + 1 <= JitGraph.maximumStoredNodes,
@@ -58,7 +71,7 @@ extension JitGraph {
 
     /// `reader` computing `producer`'s nodes first: loads of what the producer writes
     /// become its nodes; its values are stored where anyone but the reader needs them.
-    private func merged(producer: JitStep, into reader: JitStep, returned: Set<Int>, readers: [[Int]], reader r: Int) -> JitStep {
+    private func merged(producer: JitStep, into reader: JitStep, returned: Set<Int>, readers: [Set<Int>], reader r: Int) -> JitStep {
         guard case .fused(let first) = producer.kernel, case .fused(let second) = reader.kernel else { preconditionFailure("merging a primitive step") }
         var operands: [JitOperand] = []
         func operand(_ input: JitOperand) -> Int {

@@ -191,6 +191,7 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
     }
 
     private func trace(_ input: Input, _ tensors: [Tensor], _ broadcast: [[Int]], _ staticValue: Static, device: Device) -> Compiled {
+        let start = DispatchTime.now().uptimeNanoseconds
         let tracer = Tracer(name: name, device: device)
         let placeholders = tensors.enumerated().map { index, tensor in
             var shape = tensor.shape
@@ -207,7 +208,8 @@ public final class JitFunction<Input: TensorTree, Static: Hashable, Output: Tens
             return .failed(Tracer.error(name, problem), template: template)
         }
         tracer.finish(outputs: results)
-        return .program(JitProgram(graph: tracer.graph, options: options), template: template)
+        let traced = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return .program(JitProgram(graph: tracer.graph, options: options, traceSeconds: traced), template: template)
     }
 }
 

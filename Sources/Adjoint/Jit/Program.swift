@@ -21,6 +21,10 @@ public struct JitProgramSummary: Sendable, CustomStringConvertible {
     /// Whether calls replay a recorded command list (one submission per call) where they
     /// can (`JitOptions.recordReplays`).
     public var recordsReplays = false
+    /// Seconds the first call spent running the function on symbolic tensors.
+    public var traceSeconds = 0.0
+    /// Seconds the passes, the buffer plan and the generated kernels' builds took.
+    public var compileSeconds = 0.0
 
     public var description: String {
         "\(tracedSteps) traced steps -> \(launches) launches (\(fusedKernels) fused; folded \(foldedSteps), merged \(mergedSteps), "
@@ -50,9 +54,11 @@ final class JitProgram: @unchecked Sendable {
     /// Per step: what the backend looked up for its generated kernel (`FusingBackend.prepare`).
     private let prepared: [AnyObject?]
 
-    init(graph traced: JitGraph, options: JitOptions) {
+    init(graph traced: JitGraph, options: JitOptions, traceSeconds: Double = 0) {
+        let start = DispatchTime.now().uptimeNanoseconds
         var graph = traced
         var summary = JitProgramSummary(tracedSteps: graph.steps.count, launches: 0, fusedKernels: 0, constants: 0, slots: 0, slotBytes: 0, kernels: [])
+        summary.traceSeconds = traceSeconds
         if options.foldConstants { summary.foldedSteps = graph.foldConstants() }
         if options.mergeCommonSubexpressions { summary.mergedSteps = graph.mergeCommonSubexpressions() }
         if options.eliminateDeadCode { summary.deadSteps = graph.eliminateDeadCode() }
@@ -138,6 +144,7 @@ final class JitProgram: @unchecked Sendable {
             summary.kernels.replaceSubrange(group, with: ["\(kind)(" + summary.kernels[group].joined(separator: ", ") + ")"])
         }
         summary.fusedKernels = summary.kernels.filter { $0.hasPrefix("fused") || $0.hasPrefix("together") || $0.hasPrefix("rows") }.count
+        summary.compileSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         self.graph = graph
         self.summary = summary
         if ProcessInfo.processInfo.environment["ADJOINT_DUMP_KERNELS"] == "1" { dump() }
