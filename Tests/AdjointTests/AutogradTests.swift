@@ -41,6 +41,37 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func reluIsOneLaunchEachWayAndKeepsNaN(device: Device) throws {
+        try withDevice(device) { () throws in
+            let x = Tensor([-2, 0, 0.5, .nan, 3, -0.0] as [Float]).requiringGrad()
+            let seed = Tensor([1, 2, 3, 4, 5, 6] as [Float])
+            _ = gradients(of: x.relu(), wrt: [x], seed: seed)
+            try device.synchronize()
+            // Forward: a maximum with the cached constant 0. Backward: the cotangent masked by
+            // the saved output in one compiled kernel (compiled by the pass above).
+            let (y, forward) = LaunchCount.counting { x.relu() }
+            #expect(forward == 1, "\(forward) launches forward")
+            let (gradient, backward) = LaunchCount.counting { gradients(of: y, wrt: [x], seed: seed)[0] }
+            #expect(backward == 1, "\(backward) launches back")
+            let values = try y.doubles()
+            #expect(values[0] == 0 && values[1] == 0 && values[2] == 0.5 && values[3].isNaN && values[4] == 3 && values[5] == 0)
+            // 0 at 0 and below (and for NaN), as PyTorch's threshold_backward.
+            #expect(try gradient.doubles() == [0, 0, 3, 0, 5, 0])
+            // The same under createGraph (plain ops, differentiable in the cotangent), jit and vmap.
+            var leaf = Tensor([-1, 2] as [Float])
+            leaf.requiresGrad = true
+            let cotangent = Tensor([3, 4] as [Float]).requiringGrad()
+            let first = gradients(of: leaf.relu(), wrt: [leaf], seed: cotangent, createGraph: true)[0]
+            expectClose(first, [0, 4])
+            expectClose(gradients(of: first.sum(), wrt: [cotangent])[0], [0, 1])
+            expectClose(jit { (x: Tensor) in grad { (x: Tensor) in (x.relu() * x).sum() }(x) }(Tensor([-1, 2] as [Float])), [0, 4])
+            expectClose(vmap { (row: Tensor) in grad { (r: Tensor) in r.relu().sum() }(row) }(Tensor([[-1, 2], [3, -4]] as [[Float]])), [0, 1, 1, 0])
+            // int32 keeps working (no gradient).
+            #expect(try Tensor([-3, 4] as [Int32]).relu().doubles() == [0, 4])
+        }
+    }
+
+    @Test(arguments: TestDevices.all)
     func maxSplitsTheGradientBetweenTiesOnEveryPath(device: Device) throws {
         try withDevice(device) { () throws in
             let x = Tensor([[1, 3, 3], [2, 0, -1]] as [[Float]])

@@ -35,9 +35,11 @@ extension Tensor {
         maximum(low).minimum(high)
     }
 
-    /// `max(self, 0)`; its gradient is 0 for inputs <= 0.
+    /// `max(self, 0)`; its gradient is 0 for inputs <= 0. NaN stays NaN, as in PyTorch and
+    /// JAX. One launch forward (a maximum with the constant 0) and one back (the gradient
+    /// masked by the saved output, `Tensor.derivative`).
     public func relu(file: StaticString = #fileID, line: UInt = #line) -> Tensor {
-        Tensor.where(self .> 0, self, scalar(0), file: file, line: line)
+        Tensor.binary(.maximum, self, scalar(0), "Relu", file: file, line: line) { g, _, y in [Tensor.derivative(.relu, g, y), nil] }
     }
 }
 

@@ -9,9 +9,10 @@
 /// an enclosing `jit` (see `JitFunction`), the same expression runs as plain ops.
 extension Tensor {
     /// An elementwise derivative with a fused pullback: the cotangent times f′, where f′ is
-    /// written in terms of the op's input (`sin`, `cos`) or output (`tanh`, `sigmoid`, `sqrt`).
+    /// written in terms of the op's input (`sin`, `cos`) or output (`tanh`, `sigmoid`,
+    /// `sqrt`, `relu`: its output is positive exactly where its input is).
     enum FusedDerivative: Hashable {
-        case sin, cos, tanh, sigmoid, sqrt
+        case sin, cos, tanh, sigmoid, sqrt, relu
 
         /// `g · f′` as plain ops, from the saved value `v` (input or output, as above).
         func pullback(_ g: Tensor, _ v: Tensor) -> Tensor {
@@ -21,6 +22,7 @@ extension Tensor {
             case .tanh: return g * (1 - v * v)
             case .sigmoid: return g * v * (1 - v)
             case .sqrt: return g * 0.5 / v
+            case .relu: return Tensor.where(v .> 0, g, g.scalar(0))
             }
         }
     }
