@@ -578,6 +578,32 @@ import Testing
     }
 
     @Test(arguments: TestDevices.all)
+    func float64ChainsFuseOnOpenCL(_ device: Device) throws {
+        // float64 chains and their reductions are generated as double kernels where the
+        // device has doubles; the CPU's interpreter, float registers only, runs them as
+        // primitives. A float32 input cast up and a result cast back share the kernel.
+        let function = { (t: [Tensor]) -> [Tensor] in
+            let x = t[0], y = t[1].cast(to: .float64)
+            let chain = (x.sin() * 2 + y).exp()
+            return [chain.sum(axes: [1]), chain.max(), (chain * 0.5).cast(to: .float32), (x * x).sum()]
+        }
+        let x = [Tensor.randomNormal([64, 300], dtype: .float64, seed: 63, on: device), Tensor.randomNormal([300], seed: 64, on: device)]
+        let compiled = jit(function)
+        for (actual, expected) in zip(compiled(x), function(x)) {
+            expectClose(actual, try expected.doubles(), tolerance: actual.dtype == .float64 ? 1e-11 : 1e-6)
+            #expect(actual.dtype == expected.dtype)
+        }
+        let program = compiled.lastProgram!
+        let fuses = device != .cpu && Device.available.first { $0.device == device }?.supportsFloat64 == true
+        #expect(program.kernels.contains("unary.sin") == !fuses, "\(program.kernels)")
+        #expect(program.kernels.contains { $0.hasPrefix("fused") || $0.hasPrefix("rows") || $0.hasPrefix("together") } == fuses, "\(program.kernels)")
+        // The same values over a long sum split into partial sums (one output, 2^20 terms).
+        let long = Tensor.randomNormal([1 << 20], dtype: .float64, seed: 65, on: device)
+        let total = jit { (x: Tensor) in (x * x + 1).sum() }
+        expectClose(total(long), try (long * long + 1).sum().doubles(), tolerance: 1e-11)
+    }
+
+    @Test(arguments: TestDevices.all)
     func splitProductsAreSummedByTheirReaders(_ device: Device) throws {
         // [8, 2048] · [2048, 4]: 32 outputs over a long k, which OpenCL splits into partial
         // products; under jit with the launch-saving passes (GPUs) the ReLU that reads the

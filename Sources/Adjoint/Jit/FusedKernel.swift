@@ -1,7 +1,8 @@
 import AdjointKernels
 
-/// A chain of elementwise primitives (float32 and bool) evaluated per element in one
-/// launch, optionally followed by a reduction over `[outer, length, inner]`.
+/// A chain of elementwise primitives (float32 and bool; float64 too where kernels are
+/// generated for a device with doubles) evaluated per element in one launch, optionally
+/// followed by a reduction over `[outer, length, inner]`.
 ///
 /// Operand `k` is read through `operands[k]` (a layout of `shape`, baked into the
 /// generated code); node values live in registers and never touch memory.
@@ -89,7 +90,19 @@ struct FusedKernel: GeneratedKernel {
 
     /// The complete OpenCL program: the elementwise functor macros, then the kernel.
     var openCLSource: String {
-        FusedKernel.functors + "\n" + kernelSource
+        FusedKernel.header(float64: usesFloat64) + "\n" + kernelSource
+    }
+
+    /// Whether any value the kernel reads, computes or writes is a double.
+    var usesFloat64: Bool { (types + operandTypes + epilogueTypes).contains(.float64) }
+
+    /// The C type of the accumulator: the reduced node's.
+    var accumulatorType: String { FusedKernel.cType(types[nodes.count - 1]) }
+
+    /// The functor macros, after the switch that enables doubles where a kernel uses them
+    /// (`-DADJOINT_FP64` is among the build options of devices that have them).
+    static func header(float64: Bool) -> String {
+        float64 ? "#ifdef ADJOINT_FP64\n#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#endif\n" + functors : functors
     }
 
     /// The kernel alone (what `ADJOINT_DUMP_KERNELS=1` prints; the functors come first).
@@ -105,6 +118,7 @@ struct FusedKernel: GeneratedKernel {
         switch dtype {
         case .bool: "uchar"
         case .int32: "int"
+        case .float64: "double"
         default: "float"
         }
     }
@@ -153,7 +167,7 @@ struct FusedKernel: GeneratedKernel {
         case .select(let c, let a, let b):
             return "(\(v)\(c) ? \(v)\(a) : \(v)\(b))"
         case .cast(let x):
-            return type == .bool ? "(uchar)CV_uchar(\(v)\(x))" : "(float)(\(v)\(x))"
+            return type == .bool ? "(uchar)CV_uchar(\(v)\(x))" : "(\(cType(type)))(\(v)\(x))"
         }
     }
 
@@ -196,7 +210,7 @@ struct FusedKernel: GeneratedKernel {
         switch op {
         case .max: return ("-INFINITY", "acc = BI_max(acc, v\(last));")
         case .min: return ("INFINITY", "acc = BI_min(acc, v\(last));")
-        default: return ("0.0f", "acc += v\(last);")
+        default: return ("0", "acc += v\(last);")
         }
     }
 
@@ -234,14 +248,14 @@ struct FusedKernel: GeneratedKernel {
             default: fold = "part[t] += part[t + h];"
             }
             let size = FusedKernel.rowGroupSize
-            return "(\(parameters)) {\n    __local float part[\(size)];\n    int j = get_group_id(0), t = get_local_id(0);\n    float acc = \(initial);\n"
+            return "(\(parameters)) {\n    __local \(accumulatorType) part[\(size)];\n    int j = get_group_id(0), t = get_local_id(0);\n    \(accumulatorType) acc = \(initial);\n"
                 + "    for (int l = t; l < \(reduction.length); l += \(size)) {\n    int e = j * \(reduction.length) + l;\n"
                 + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n    part[t] = acc;\n    barrier(CLK_LOCAL_MEM_FENCE);\n"
                 + "    for (int h = \(size / 2); h > 0; h /= 2) {\n        if (t < h) \(fold)\n        barrier(CLK_LOCAL_MEM_FENCE);\n    }\n"
                 + "    if (t == 0) {\n    acc = part[0];\n" + finish + "    }\n}\n"
         }
         return "(\(parameters)) {\n    int j = get_global_id(0);\n    if (j >= \(outputCount)) return;\n"
-            + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    float acc = \(initial);\n"
+            + "    int o = j / \(reduction.inner), i = j % \(reduction.inner);\n    \(accumulatorType) acc = \(initial);\n"
             + "    for (int l = 0; l < \(reduction.length); l++) {\n    int e = (o * \(reduction.length) + l) * \(reduction.inner) + i;\n"
             + statements(element: "e") + "\n" + store + "    \(combine)\n    }\n" + finish + "}\n"
     }

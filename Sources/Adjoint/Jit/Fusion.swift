@@ -17,8 +17,9 @@ extension JitGraph {
     /// is read by every variable's update).
     static let maximumScalarReaders = 64
 
-    /// Whether `step` is an elementwise primitive fusion can absorb.
-    private func isFusible(_ step: JitStep, interpreted: Bool) -> Bool {
+    /// Whether `step` is an elementwise primitive fusion can absorb. `float64`: the kernels
+    /// are generated for a device with doubles (an interpreter holds float registers only).
+    private func isFusible(_ step: JitStep, interpreted: Bool, float64: Bool) -> Bool {
         guard let call = step.primitive else { return false }
         switch call {
         case .unary, .binary, .select, .cast: break
@@ -29,16 +30,16 @@ extension JitGraph {
         // Generated kernels also compare int32 values (a label with a class index), so a
         // one-hot mask fuses with what it selects; an interpreter holds float registers only.
         if !interpreted, case .binary(let op) = call, op.isComparison, step.inputs.allSatisfy({ $0.dtype == .int32 }) { return true }
-        return types.allSatisfy { $0 == .float32 || $0 == .bool }
+        return types.allSatisfy { $0 == .float32 || $0 == .bool || (float64 && $0 == .float64) }
     }
 
     /// A reduction worth fusing, as the fused kernel runs it: enough independent outputs
     /// to fill a device, or short rows; or a long reduction with few outputs (a loss's
     /// sum over every element) split into `parts` partial reductions of equal length, which
     /// the kernel writes and a small `reduce` step combines (`splitParts`).
-    private func fusibleReduction(_ step: JitStep, interpreted: Bool) -> FusedKernel.Reduction? {
+    private func fusibleReduction(_ step: JitStep, interpreted: Bool, float64: Bool) -> FusedKernel.Reduction? {
         guard case .reduce(let op, let outer, let length, let inner)? = step.primitive,
-              op == .sum || op == .max || op == .min, step.dtype == .float32 else { return nil }
+              op == .sum || op == .max || op == .min, step.dtype == .float32 || (float64 && step.dtype == .float64) else { return nil }
         if outer * inner >= 256 || length <= 1024 {
             return FusedKernel.Reduction(op: op, outer: outer, length: length, inner: inner)
         }
@@ -73,13 +74,15 @@ extension JitGraph {
     }
 
     /// Fuses chains; returns the number of launches removed. `interpreted`: the backend
-    /// interprets fused kernels (`FusingBackend.interpretsFusedKernels`).
+    /// interprets fused kernels (`FusingBackend.interpretsFusedKernels`); `float64`: float64
+    /// chains fuse too (generated kernels on a device with doubles).
     @discardableResult
-    mutating func fuseElementwise(interpreted: Bool) -> Int {
+    mutating func fuseElementwise(interpreted: Bool, float64: Bool = false) -> Int {
+        let float64 = float64 && !interpreted
         let writers = writers()
         let readers = readers().map(Set.init)
         let returned = outputBuffers
-        let fusible = steps.map { isFusible($0, interpreted: interpreted) }
+        let fusible = steps.map { isFusible($0, interpreted: interpreted, float64: float64) }
         var members: [Int: Set<Int>] = [:]
         // Producers computed inside at least one group; which of their own launches can go
         // is decided once every group is known (below).
@@ -104,7 +107,7 @@ extension JitGraph {
             return readers[id].allSatisfy { reader in
                 let reads = steps[reader].inputs.filter { $0.bufferID == id }
                 if fusible[reader] { return steps[reader].layout.shape == layout.shape && reads.allSatisfy { $0.layout == layout } }
-                return fusibleReduction(steps[reader], interpreted: interpreted) != nil && layout.isContiguous && layout.offset == 0
+                return fusibleReduction(steps[reader], interpreted: interpreted, float64: float64) != nil && layout.isContiguous && layout.offset == 0
                     && reads.allSatisfy { $0.layout.isContiguous && $0.layout.offset == 0 && $0.layout.count == layout.count }
             }
         }
@@ -160,7 +163,7 @@ extension JitGraph {
                 var group: Set<Int> = [index]
                 grow(&group, shape: step.layout.shape)
                 members[index] = group
-            } else if fusibleReduction(step, interpreted: interpreted) != nil, step.inputs.count == 1 {
+            } else if fusibleReduction(step, interpreted: interpreted, float64: float64) != nil, step.inputs.count == 1 {
                 let operand = step.inputs[0]
                 guard case .buffer(let id) = operand.ref, writers[id].count == 1 else { continue }
                 let producer = writers[id][0]
@@ -200,20 +203,21 @@ extension JitGraph {
             // A reduction whose input keeps its own launch reads the stored values: the same
             // values every other reader of them sees (a max's pullback compares them with the
             // max, so a recomputed exp or cos a rounding apart would lose the gradient).
-            if fusibleReduction(steps[root], interpreted: interpreted) != nil, let input = steps[root].inputs[0].bufferID,
+            if fusibleReduction(steps[root], interpreted: interpreted, float64: float64) != nil, let input = steps[root].inputs[0].bufferID,
                !absorbed.contains(writers[input][0]) { continue }
-            var fused = fusedStep(root: root, group: group, writers: writers, interpreted: interpreted, launched: { !absorbed.contains($0) })
+            var fused = fusedStep(root: root, group: group, writers: writers, interpreted: interpreted, float64: float64, launched: { !absorbed.contains($0) })
             // A split reduction writes its partial results to a new buffer, and a reduce
             // step right after it combines them into the original output.
             if case .reduce(let op, let outer, let length, let inner)? = steps[root].primitive,
                case .fused(let kernel) = fused.kernel, let split = kernel.reduction, split.length != length {
                 let parts = length / split.length
-                buffers.append(JitBuffer(count: outer * parts * inner, dtype: .float32, input: nil))
+                let dtype = steps[root].dtype
+                buffers.append(JitBuffer(count: outer * parts * inner, dtype: dtype, input: nil))
                 let partials = buffers.count - 1
                 combines[root] = JitStep(
                     kernel: .primitive(.reduce(op, outer: outer, length: parts, inner: inner)),
-                    inputs: [JitOperand(ref: .buffer(partials), layout: Layout(contiguous: [outer, parts, inner]), dtype: .float32)],
-                    output: fused.output, layout: fused.layout, dtype: .float32)
+                    inputs: [JitOperand(ref: .buffer(partials), layout: Layout(contiguous: [outer, parts, inner]), dtype: dtype)],
+                    output: fused.output, layout: fused.layout, dtype: dtype)
                 fused.output = partials
                 fused.layout = Layout(contiguous: [outer, parts * inner])
             }
@@ -242,8 +246,8 @@ extension JitGraph {
 
     /// The fused kernel of `group`; members that keep their own launch (`launched`) are
     /// loaded from their stored values rather than computed again.
-    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]], interpreted: Bool, launched: (Int) -> Bool) -> JitStep {
-        let reduction = fusibleReduction(steps[root], interpreted: interpreted)
+    private func fusedStep(root: Int, group: Set<Int>, writers: [[Int]], interpreted: Bool, float64: Bool, launched: (Int) -> Bool) -> JitStep {
+        let reduction = fusibleReduction(steps[root], interpreted: interpreted, float64: float64)
         let isReduction = reduction != nil
         let top = isReduction ? writers[steps[root].inputs[0].bufferID!][0] : root
         let shape = steps[top].layout.shape

@@ -45,7 +45,7 @@ extension MemberKernels {
     }
 
     /// The complete OpenCL program: the functor macros, then the kernel.
-    var openCLSource: String { FusedKernel.functors + "\n" + body(name: name) }
+    var openCLSource: String { FusedKernel.header(float64: members.contains { $0.usesFloat64 }) + "\n" + body(name: name) }
 
     /// Every member's parameters in turn: its output `out<m>`, its stored values
     /// `side<m>` if it keeps them, and its operands `in<m>_<k>`.

@@ -42,7 +42,7 @@ extension FusedKernel {
             let (initial, combine) = accumulation(reduction.op)
             let finish = epilogue.isEmpty ? "    out\(m)[j] = acc;\n"
                 : epilogueStatements(element: "j", operandPrefix: prefix) + "\n    out\(m)[j] = w\(epilogue.count - 1);\n"
-            return "    float acc = \(initial);\n    for (int l = 0; l < \(reduction.length); l++) {\n    int e = j * \(reduction.length) + l;\n"
+            return "    \(accumulatorType) acc = \(initial);\n    for (int l = 0; l < \(reduction.length); l++) {\n    int e = j * \(reduction.length) + l;\n"
                 + statements(element: "e", operandPrefix: prefix) + "\n" + store + "    \(combine)\n    }\n" + finish
         }
         let width = count / rows
