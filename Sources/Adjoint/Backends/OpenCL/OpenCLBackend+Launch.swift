@@ -73,10 +73,11 @@ extension OpenCLBackend {
         guard supports(call, inputs: inputs.map(\.dtype), output: output.dtype) else {
             throw AdjointError.unsupported("\(call) on \(device) for inputs \(inputs.map(\.dtype)) -> \(output.dtype)")
         }
-        for view in inputs + [output] where view.layout.count > 0 {
-            guard view.layout.requiredElements < Int(Int32.max), view.layout.count < Int(Int32.max) else {
-                throw AdjointError.unsupported("\(call) on \(device): views of 2^31 elements or more")
-            }
+        func indexable(_ view: BufferView) -> Bool {
+            view.layout.count == 0 || (view.layout.requiredElements < Int(Int32.max) && view.layout.count < Int(Int32.max))
+        }
+        guard indexable(output), inputs.allSatisfy(indexable) else {
+            throw AdjointError.unsupported("\(call) on \(device): views of 2^31 elements or more")
         }
         lock.lock()
         defer { lock.unlock() }
@@ -282,6 +283,19 @@ extension OpenCLBackend {
     /// (the last one shorter when k is not a multiple).
     private func gemmPlan(dtype: DType, batch: Int, m: Int, n: Int, k: Int, rowMajorA: Bool) throws
         -> (choice: OpenCLGEMMKernel, chosen: Kernel, parts: Int, depth: Int) {
+        // Memoized (lock held): the choice depends on the shape and on settings fixed at
+        // start, and naming and looking up the kernel cost more than the launch's own work.
+        let key = GEMMPlanKey(dtype: dtype, batch: batch, m: m, n: n, k: k, rowMajorA: rowMajorA, rowDot: gemvRowDot)
+        if let plan = gemmPlans[key] { return plan }
+        let plan = try makeGEMMPlan(dtype: dtype, batch: batch, m: m, n: n, k: k, rowMajorA: rowMajorA)
+        if gemmPlans.count >= 4096 { gemmPlans.removeAll() }
+        gemmPlans[key] = plan
+        return plan
+    }
+
+    /// What `gemmPlan` memoizes.
+    private func makeGEMMPlan(dtype: DType, batch: Int, m: Int, n: Int, k: Int, rowMajorA: Bool) throws
+        -> (choice: OpenCLGEMMKernel, chosen: Kernel, parts: Int, depth: Int) {
         let name = dtype.kernelName
         // Tiled kernels need 256 work-items per group (the row-dot one 64); a device that
         // allows fewer runs the one-item-per-output kernel.
@@ -391,12 +405,12 @@ extension OpenCLBackend {
         guard global.allSatisfy({ $0 > 0 }) else { return }
         if let recording { return try recordLaunch(kernel, args: args, global: global, local: local, into: recording) }
         try setArgs(kernel.handle, named: kernel.name, args)
-        var globalSize = global
-        var localSize = local ?? []
+        let noLocal: [Int] = []
         for attempt in 0..<2 {
             var event: cl_event?
-            let status = globalSize.withUnsafeMutableBufferPointer { g in
-                localSize.withUnsafeMutableBufferPointer { l in
+            // Read in place: copying the sizes into mutable arrays cost an allocation each.
+            let status = global.withUnsafeBufferPointer { g in
+                (local ?? noLocal).withUnsafeBufferPointer { l in
                     profiling
                         ? clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, &event)
                         : clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil)

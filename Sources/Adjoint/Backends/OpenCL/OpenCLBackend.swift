@@ -26,7 +26,7 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// CL_DEVICE_MAX_COMPUTE_UNITS: work-groups that run at once (SMs, CUs, cores).
     let computeUnits: Int
     /// Which tiled GEMM kernel runs (`ADJOINT_OPENCL_GEMM=32|64|128`; tests set it directly).
-    var gemmTiles = OpenCLGEMMTiles.fromEnvironment
+    var gemmTiles = OpenCLGEMMTiles.fromEnvironment { didSet { lock.withLock { gemmPlans.removeAll() } } }
     /// Launches between explicit `clFlush` calls (0: none; the driver submits on its own
     /// and sync points flush). On the H200 every flush cost host time and bought no
     /// overlap: W3's jitted step ran 0.335 ms with none, 0.47-0.54 ms flushing every 1, 8
@@ -38,15 +38,15 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     var gemmLibrary = CLBlast.Use.fromEnvironment
     /// Whether 128×128 products run the prefetching kernel (`matmul_large_prefetch`);
     /// `ADJOINT_OPENCL_GEMM_PREFETCH=0|1` overrides it, for measuring; tests set it.
-    var gemmPrefetch = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM_PREFETCH"] == "1"
+    var gemmPrefetch = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMM_PREFETCH"] == "1" { didSet { lock.withLock { gemmPlans.removeAll() } } }
     /// Whether long products and column sums with few outputs split (`kSlices`,
     /// `columnParts`); `ADJOINT_OPENCL_SPLIT=0` turns both off, for measuring.
-    var splitting = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT"] != "0"
+    var splitting = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT"] != "0" { didSet { lock.withLock { gemmPlans.removeAll() } } }
     /// The compute units the splitting rules size work for (`OpenCLGEMMTiles.kSlices`,
     /// `columnParts`); nil: the device's. Tests set it, and `ADJOINT_OPENCL_SPLIT_UNITS=N`
     /// does for a whole run (the suite on PoCL with N = 4096 splits nearly every product
     /// and column sum, as a 132-SM GPU would).
-    var splitKUnits: Int? = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT_UNITS"].flatMap { Int($0) }
+    var splitKUnits: Int? = ProcessInfo.processInfo.environment["ADJOINT_OPENCL_SPLIT_UNITS"].flatMap { Int($0) } { didSet { lock.withLock { gemmPlans.removeAll() } } }
     /// Whether matrix-vector products use the work-group-per-row kernel: on GPUs, unless
     /// `ADJOINT_OPENCL_GEMV=naive` (for measuring both); tests set it.
     lazy var gemvRowDot = info.isGPU && ProcessInfo.processInfo.environment["ADJOINT_OPENCL_GEMV"] != "naive"
@@ -68,6 +68,17 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     var horizontalKernels: [HorizontalKernel: Kernel] = [:]
     /// jit's row kernels, likewise.
     var rowKernels: [RowKernel: Kernel] = [:]
+    /// Each product shape's GEMM kernel and k-slices (`gemmPlan`); emptied when a setting
+    /// above changes (`gemvRowDot`, lazy, is part of the key).
+    var gemmPlans: [GEMMPlanKey: (choice: OpenCLGEMMKernel, chosen: Kernel, parts: Int, depth: Int)] = [:]
+
+    /// What a GEMM plan depends on.
+    struct GEMMPlanKey: Hashable {
+        var dtype: DType
+        var batch, m, n, k: Int
+        var rowMajorA: Bool
+        var rowDot: Bool
+    }
     /// Whether jit runs its launch-saving passes here (`FusingBackend.launchBound`): on
     /// GPUs, or where `ADJOINT_JIT_TOGETHER=1|0` says (the test script turns it on for PoCL).
     lazy var launchBound: Bool = ProcessInfo.processInfo.environment["ADJOINT_JIT_TOGETHER"].map { $0 == "1" } ?? info.isGPU

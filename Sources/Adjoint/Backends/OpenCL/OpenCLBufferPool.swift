@@ -55,12 +55,12 @@ final class OpenCLBufferPool: @unchecked Sendable {
 
     /// A buffer of at least `byteCount` bytes: parked memory of the same bucket, else a
     /// new `cl_mem`. On allocation failure empties the pool and retries once.
-    func allocate(byteCount: Int, deviceName: String) throws -> OpenCLBuffer {
+    func allocate(byteCount: Int, deviceName: @autoclosure () -> String) throws -> OpenCLBuffer {
         let size = OpenCLBufferPool.bucket(for: byteCount)
         lock.lock()
         defer { lock.unlock() }
-        if var parked = free[size], let mem = parked.popLast() {
-            free[size] = parked
+        // Popped in place: a copy of the bucket's array would be copied again to mutate.
+        if let mem = free[size]?.popLast() {
             stats.poolHits += 1
             stats.pooledBytes -= size
             return track(mem, size)
@@ -76,7 +76,7 @@ final class OpenCLBufferPool: @unchecked Sendable {
             if attempt == 0 { emptyLocked() }
         }
         if OpenCLBufferPool.isOutOfMemory(lastStatus) {
-            throw AdjointError.outOfMemory(device: deviceName, bytes: byteCount)
+            throw AdjointError.outOfMemory(device: deviceName(), bytes: byteCount)
         }
         throw OpenCLStatus.error(lastStatus, "clCreateBuffer(\(size) bytes)")
     }
