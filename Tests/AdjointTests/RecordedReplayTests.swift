@@ -7,7 +7,9 @@ import Testing
 /// replayed with one submission per call (`JitOptions.recordReplays`, `RecordedReplays`),
 /// against the same program launching each kernel, over the call patterns that decide
 /// which memory a recording may bind: inputs that change, inputs that are the last
-/// call's outputs, outputs that callers keep. PoCL records (cl_khr_command_buffer 0.9).
+/// call's outputs, outputs that callers keep. PoCL records (cl_khr_command_buffer 0.9);
+/// `ADJOINT_OPENCL_COMMAND_BUFFERS=0` (the test script's third pass) makes recordings
+/// launch lists, as on a driver without the extension.
 @Suite struct RecordedReplayTests {
     /// The OpenCL device when it records; where it does not, checks that a program asked
     /// to record says it launches its kernels instead, and returns nil.
@@ -146,7 +148,12 @@ import Testing
                 expectClose(got, try want.doubles(), tolerance: 1e-6, "call \(call), output \(index)")
             }
         }
-        #expect(recorded.recordedReplays.replays == 4, "\(recorded.recordedReplays)")
+        // Every call replays where a replay is one submission; a launch list, which
+        // enqueues each kernel, stops once three inputs change per call (their copies cost
+        // more than its launches save) and launches from then on.
+        let backend = try DeviceRegistry.shared.backend(for: device) as! RecordingBackend
+        let oneSubmission = backend.replayCost(launches: recorded.lastProgram!.launches) == 1
+        #expect(recorded.recordedReplays.replays == (oneSubmission ? 4 : 1), "\(recorded.recordedReplays)")
         let nothing = jit(options: JitOptions(recordReplays: true)) { (t: Tensor) in t * 3 }
         for _ in 0..<2 { #expect(try nothing(empty).doubles().isEmpty) }
         #expect(nothing.recordedReplays.replays == 0, "a program with no launches has nothing to record")

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Launches recorded once and replayed with one submission (an OpenCL command buffer).
+/// Launches recorded once and replayed with one submission (an OpenCL command buffer) or
+/// as a launch list (each kernel enqueued with its arguments already set).
 protocol RecordedCommands: AnyObject {
     /// The kernels recorded.
     var commandCount: Int { get }
@@ -18,12 +19,16 @@ protocol RecordingBackend: Backend {
     func record(_ body: () throws -> Void) throws -> RecordedCommands
     /// Enqueues the recorded launches, after everything enqueued before.
     func replay(_ commands: RecordedCommands) throws
+    /// The host's cost of replaying a recording of `launches` launches, counted in
+    /// launches made one by one (1: one submission).
+    func replayCost(launches: Int) -> Double
     /// Enqueues a copy of the first `byteCount` bytes of `source` into `target`.
     func copy(_ source: DeviceBuffer, into target: DeviceBuffer, byteCount: Int) throws
 }
 
 /// A jitted program's recorded replays: its launches recorded against fixed memory (a
-/// frame), then replayed with one submission per call.
+/// frame), then replayed with one submission per call, or one enqueue per kernel and
+/// nothing else where the device has no command buffers.
 ///
 /// Recorded commands read and write the buffers they were recorded with, so a frame owns
 /// its intermediates and outputs, and binds each input to memory it can trust:
@@ -120,7 +125,7 @@ final class RecordedReplays: @unchecked Sendable {
         // each kernel. An eager helper (an optimizer's update, a loss) whose inputs are
         // new every call saves nothing, and the copies cost device time.
         let copies = staging.filter { $0 }.count
-        if copies + 1 >= program.summary.launches {
+        if Double(copies) + backend.replayCost(launches: program.summary.launches) >= Double(program.summary.launches) {
             stop("each call would copy \(copies) inputs to replay \(program.summary.launches) launches")
             return nil
         }

@@ -2,20 +2,35 @@ import COpenCL
 import Foundation
 
 /// Recording launches into an `OpenCLCommandBuffer` and replaying it: jit's recorded
-/// replays (`RecordingBackend`), where one enqueue runs a whole program.
+/// replays (`RecordingBackend`), where one enqueue runs a whole program, or, without
+/// `cl_khr_command_buffer`, a launch list enqueues each kernel with nothing else to do.
 extension OpenCLBackend: RecordingBackend {
-    var canRecord: Bool { commandBuffers != nil && !profiling }
+    /// Every device records (a launch list where command buffers are missing), unless
+    /// profiling, which times each launch.
+    var canRecord: Bool { !profiling }
 
     /// Where launches are what costs (`launchBound`: GPUs), unless `ADJOINT_JIT_RECORD=0|1` says.
     var recordsByDefault: Bool { ProcessInfo.processInfo.environment["ADJOINT_JIT_RECORD"].map { $0 == "1" } ?? launchBound }
 
+    /// A command buffer's replay is one submission; a launch list's enqueues each kernel,
+    /// about half of what launching it costs the host (the H200's driver took ≈ 5 µs of
+    /// the 8-14 per jitted launch).
+    func replayCost(launches: Int) -> Double {
+        commandBuffers != nil ? 1 : max(1, Double(launches) / 2)
+    }
+
     func record(_ body: () throws -> Void) throws -> RecordedCommands {
-        guard let api = commandBuffers, !profiling else {
-            throw AdjointError.unsupported("recording on \(device): \(profiling ? "profiling is on" : commandBufferSupport)")
-        }
+        guard !profiling else { throw AdjointError.unsupported("recording on \(device): profiling is on") }
         lock.lock()
         defer { lock.unlock() }
         precondition(recording == nil, "OpenCLBackend.record: already recording")
+        guard let api = commandBuffers else {
+            let list = OpenCLCommandBuffer(handle: nil, api: nil, lock: lock)
+            recording = list
+            defer { recording = nil }
+            try body()
+            return list
+        }
         var status: cl_int = CL_SUCCESS
         var queues: [cl_command_queue?] = [queue]
         var handle: OpaquePointer?
@@ -37,17 +52,44 @@ extension OpenCLBackend: RecordingBackend {
         let commands = recorded as! OpenCLCommandBuffer
         lock.lock()
         defer { lock.unlock() }
+        guard let api = commands.api, let handle = commands.handle else { return try replayList(commands) }
         if let last = commands.lastRun {
             // Without simultaneous use a command buffer runs once at a time.
-            if !commands.api.simultaneousUse { try OpenCLStatus.check(clWaitForEvents(1, [last]), "clWaitForEvents(command buffer)") }
+            if !api.simultaneousUse { try OpenCLStatus.check(clWaitForEvents(1, [last]), "clWaitForEvents(command buffer)") }
             clReleaseEvent(last)
             commands.lastRun = nil
         }
         var event: cl_event?
-        try OpenCLStatus.check(commands.api.enqueue(0, nil, commands.handle, 0, nil, &event), "clEnqueueCommandBufferKHR(\(commands.commandCount) commands)")
+        try OpenCLStatus.check(api.enqueue(0, nil, handle, 0, nil, &event), "clEnqueueCommandBufferKHR(\(commands.commandCount) commands)")
         commands.lastRun = event
         stats.recordedReplays += 1
         countLaunch(commands.commandCount)
+    }
+
+    /// Enqueues a launch list's kernels (lock held). The last one's event is kept, for the
+    /// list to wait on before releasing its kernels (PoCL 3.1 does not defer releases).
+    private func replayList(_ commands: OpenCLCommandBuffer) throws {
+        if let last = commands.lastRun {
+            clReleaseEvent(last)
+            commands.lastRun = nil
+        }
+        let count = commands.kernels.count
+        for (index, (kernel, size)) in zip(commands.kernels, commands.sizes).enumerated() {
+            var event: cl_event?
+            let last = index == count - 1
+            let status = size.global.withUnsafeBufferPointer { g in
+                (size.local ?? []).withUnsafeBufferPointer { l in
+                    last ? clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, size.local == nil ? nil : l.baseAddress, 0, nil, &event)
+                        : clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, size.local == nil ? nil : l.baseAddress, 0, nil, nil)
+                }
+            }
+            // Launches before a failure have run; the caller's fallback launches the whole
+            // program again, which rewrites everything they wrote.
+            try OpenCLStatus.check(status, "clEnqueueNDRangeKernel (launch list, command \(index) of \(count))")
+            commands.lastRun = event
+        }
+        stats.recordedReplays += 1
+        countLaunch(count)
     }
 
     func copy(_ source: DeviceBuffer, into target: DeviceBuffer, byteCount: Int) throws {
@@ -70,9 +112,13 @@ extension OpenCLBackend: RecordingBackend {
         }
         commands.kernels.append(own)
         try setArgs(own, named: kernel.name, args)
+        guard let api = commands.api else {
+            commands.sizes.append((global, local))
+            return
+        }
         status = global.withUnsafeBufferPointer { g in
             (local ?? []).withUnsafeBufferPointer { l in
-                commands.api.record(commands.handle, nil, nil, own, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil, nil)
+                api.record(commands.handle, nil, nil, own, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil, nil)
             }
         }
         try OpenCLStatus.check(status, "clCommandNDRangeKernelKHR(\(kernel.name), global \(global))")

@@ -82,7 +82,8 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
     /// Whether jit runs its launch-saving passes here (`FusingBackend.launchBound`): on
     /// GPUs, or where `ADJOINT_JIT_TOGETHER=1|0` says (the test script turns it on for PoCL).
     lazy var launchBound: Bool = ProcessInfo.processInfo.environment["ADJOINT_JIT_TOGETHER"].map { $0 == "1" } ?? info.isGPU
-    /// `cl_khr_command_buffer` on this device (nil: `commandBufferSupport` says why not).
+    /// `cl_khr_command_buffer` on this device (nil: `commandBufferSupport` says why not, and
+    /// recordings are launch lists; `ADJOINT_OPENCL_COMMAND_BUFFERS=0` makes them so anyway).
     let commandBuffers: OpenCLCommandBufferAPI?
     /// "cl_khr_command_buffer", or why command buffers are not used here.
     let commandBufferSupport: String
@@ -133,7 +134,11 @@ final class OpenCLBackend: Backend, @unchecked Sendable {
         }
         self.context = context
         self.queue = queue
-        (commandBuffers, commandBufferSupport) = OpenCLCommandBufferAPI.load(platform: found.platform, device: found.device, queueProperties: properties)
+        if ProcessInfo.processInfo.environment["ADJOINT_OPENCL_COMMAND_BUFFERS"] == "0" {
+            (commandBuffers, commandBufferSupport) = (nil, "ADJOINT_OPENCL_COMMAND_BUFFERS=0")
+        } else {
+            (commandBuffers, commandBufferSupport) = OpenCLCommandBufferAPI.load(platform: found.platform, device: found.device, queueProperties: properties)
+        }
         programCache = OpenCLProgramCache(directory: cacheDirectory, platformName: found.platformName, deviceName: found.deviceName, driverVersion: found.driverVersion)
         buildOptions = "-cl-std=CL1.2" + (found.info.supportsFloat64 ? " -DADJOINT_FP64=1" : "")
         let maxAlloc: cl_ulong = OpenCLRuntime.deviceValue(found.device, cl_device_info(CL_DEVICE_MAX_MEM_ALLOC_SIZE)) ?? 0

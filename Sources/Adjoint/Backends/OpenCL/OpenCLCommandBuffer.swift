@@ -52,16 +52,22 @@ struct OpenCLCommandBufferAPI {
     }
 }
 
-/// Kernel launches recorded once and replayed with one enqueue (`cl_khr_command_buffer`).
+/// Kernel launches recorded once and replayed: with one enqueue where the device has
+/// `cl_khr_command_buffer`, else as a launch list, one `clEnqueueNDRangeKernel` per
+/// launch and nothing else (no arguments set, no views, plans or kernels looked up).
 ///
 /// Each recorded launch has a kernel object of its own whose arguments never change after
 /// recording: the extension captures arguments when a command is recorded, but some
-/// implementations (PoCL 3.1) read them when it runs. Buffers the backend allocated while
-/// recording (split reductions' partials) are held here for as long as the commands are.
+/// implementations (PoCL 3.1) read them when it runs; a launch list needs its own for the
+/// same reason. Buffers the backend allocated while recording (split reductions'
+/// partials) are held here for as long as the commands are.
 final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
-    let handle: OpaquePointer
-    let api: OpenCLCommandBufferAPI
+    /// The extension's command buffer and entry points; nil for a launch list.
+    let handle: OpaquePointer?
+    let api: OpenCLCommandBufferAPI?
     var kernels: [cl_kernel] = []
+    /// A launch list's global and local sizes, one entry per kernel.
+    var sizes: [(global: [Int], local: [Int]?)] = []
     var held: [DeviceBuffer] = []
     /// The event of the last enqueue: awaited before the next one where the device does not
     /// allow simultaneous use, and before anything is released.
@@ -71,7 +77,7 @@ final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
 
     var commandCount: Int { kernels.count }
 
-    init(handle: OpaquePointer, api: OpenCLCommandBufferAPI, lock: NSRecursiveLock) {
+    init(handle: OpaquePointer?, api: OpenCLCommandBufferAPI?, lock: NSRecursiveLock) {
         self.handle = handle
         self.api = api
         self.lock = lock
@@ -85,7 +91,7 @@ final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
             clWaitForEvents(1, [lastRun])
             clReleaseEvent(lastRun)
         }
-        _ = api.release(handle)
+        if let api, let handle { _ = api.release(handle) }
         for kernel in kernels { clReleaseKernel(kernel) }
     }
 }
