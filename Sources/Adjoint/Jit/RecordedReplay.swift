@@ -83,7 +83,9 @@ final class RecordedReplays: @unchecked Sendable {
 
     private let lock = NSLock()
     private let backend: RecordingBackend
-    private var frames: [Frame] = []
+    private var frames: [Frame] = [] { didSet { produced = nil } }
+    /// The memory the frames hand out as outputs, kept until the frames change.
+    private var produced: Set<ObjectIdentifier>?
     /// Per input: whether calls have passed different buffers there (it gets staging).
     private var varies: [Bool]
     private var lastInputs: [WeakBuffer]
@@ -193,7 +195,10 @@ final class RecordedReplays: @unchecked Sendable {
 
     /// The memory the frames hand out as outputs.
     private func frameOutputs() -> Set<ObjectIdentifier> {
-        Set(frames.flatMap { frame in outputIDs.compactMap { frame.memory[$0].map(ObjectIdentifier.init) } })
+        if let produced { return produced }
+        let made = Set(frames.flatMap { frame in outputIDs.compactMap { frame.memory[$0].map(ObjectIdentifier.init) } })
+        produced = made
+        return made
     }
 
     /// The free frame that runs these inputs with the fewest copies (the latest on a tie).
