@@ -8,8 +8,12 @@ typealias Pullback = @Sendable (_ cotangent: Tensor, _ inputs: [Tensor], _ outpu
 /// A node of the autodiff graph: either the op that produced a tensor (with its
 /// pullback), or a leaf's gradient accumulator.
 final class GradNode: @unchecked Sendable {
+    /// The op's name (`Mul`), nil for a leaf. Names and call sites are put together
+    /// only when read (messages, `grad_fn`): building them for every recorded op cost an
+    /// allocation and an interpolation per op.
+    private let opName: String?
     /// PyTorch-style name, e.g. `MulBackward` or `AccumulateGrad`.
-    let name: String
+    var name: String { opName.map { $0 + "Backward" } ?? "AccumulateGrad" }
     /// Inputs as they were given (with their nodes); emptied when the graph is freed.
     private(set) var inputs: [Tensor]
     /// The nodes this node sends gradients to, one per input (nil: no gradient wanted).
@@ -33,12 +37,14 @@ final class GradNode: @unchecked Sendable {
     var retainsGrad = false
     /// Hooks run on the gradient arriving at this node, in registration order.
     var hooks: [@Sendable (Tensor) -> Tensor?] = []
+    private let file: StaticString
+    private let line: UInt
     /// Where the op was called, for messages raised during backward.
-    let callSite: String
+    var callSite: String { "\(file):\(line)" }
 
-    /// An op node.
-    init(name: String, inputs: [Tensor], pullback: @escaping Pullback, output: Tensor, callSite: String) {
-        self.name = name
+    /// An op node: `op` is the op's name (`Mul`), `file` and `line` where it was called.
+    init(op: String, inputs: [Tensor], pullback: @escaping Pullback, output: Tensor, file: StaticString, line: UInt) {
+        self.opName = op
         self.inputs = inputs
         self.edges = inputs.map { $0.node }
         self.inputLayouts = inputs.map { $0.layout }
@@ -47,12 +53,13 @@ final class GradNode: @unchecked Sendable {
         self.outputLayout = output.layout
         self.outputBatch = output.batch
         self.isLeaf = false
-        self.callSite = callSite
+        self.file = file
+        self.line = line
     }
 
     /// A leaf accumulator for a tensor of `layout`.
     init(leafOf layout: Layout) {
-        self.name = "AccumulateGrad"
+        self.opName = nil
         self.inputs = []
         self.edges = []
         self.inputLayouts = []
@@ -61,7 +68,8 @@ final class GradNode: @unchecked Sendable {
         self.outputLayout = layout
         self.outputBatch = nil
         self.isLeaf = true
-        self.callSite = ""
+        self.file = ""
+        self.line = 0
     }
 
     /// The nodes this node sends gradients to (nil for inputs that do not require grad).

@@ -9,7 +9,7 @@ extension Tensor {
             return output
         }
         var result = output
-        result.node = GradNode(name: name + "Backward", inputs: inputs, pullback: pullback, output: output, callSite: "\(file):\(line)")
+        result.node = GradNode(op: name, inputs: inputs, pullback: pullback, output: output, file: file, line: line)
         return result
     }
 }

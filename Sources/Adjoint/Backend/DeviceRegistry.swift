@@ -7,11 +7,14 @@ final class DeviceRegistry: @unchecked Sendable {
     let cpu = CPUBackend()
     let openCL: OpenCLDiscovery
     private let lock = NSLock()
-    private var openCLBackends: [Int: Result<Backend, AdjointError>] = [:]
+    /// Per discovered OpenCL device, its backend once asked for (an array: every op looks
+    /// its backend up, and hashing the index cost more than the lookup).
+    private var openCLBackends: [Result<Backend, AdjointError>?]
     let environmentDefault: Result<Device, AdjointError>
 
     private init() {
         openCL = OpenCLRuntime.discover()
+        openCLBackends = Array(repeating: nil, count: openCL.devices.count)
         environmentDefault = DeviceRegistry.resolveEnvironment(openCL: openCL)
     }
 
@@ -27,23 +30,22 @@ final class DeviceRegistry: @unchecked Sendable {
         case .cpu:
             return cpu
         case .opencl(let index):
+            guard openCL.devices.indices.contains(index) else {
+                let reason = openCL.devices.isEmpty
+                    ? (openCL.problem ?? "no OpenCL device found")
+                    : "only \(openCL.devices.count) OpenCL device(s) found (opencl:0...opencl:\(openCL.devices.count - 1))"
+                throw AdjointError.deviceUnavailable(device: device.description, reason: reason)
+            }
             lock.lock()
             defer { lock.unlock() }
             if let existing = openCLBackends[index] { return try existing.get() }
             let result: Result<Backend, AdjointError>
-            if index < openCL.devices.count {
-                do {
-                    result = .success(try OpenCLRuntime.makeBackend(deviceIndex: index))
-                } catch let error as AdjointError {
-                    result = .failure(error)
-                } catch {
-                    result = .failure(.deviceUnavailable(device: device.description, reason: "\(error)"))
-                }
-            } else {
-                let reason = openCL.devices.isEmpty
-                    ? (openCL.problem ?? "no OpenCL device found")
-                    : "only \(openCL.devices.count) OpenCL device(s) found (opencl:0...opencl:\(openCL.devices.count - 1))"
-                result = .failure(.deviceUnavailable(device: device.description, reason: reason))
+            do {
+                result = .success(try OpenCLRuntime.makeBackend(deviceIndex: index))
+            } catch let error as AdjointError {
+                result = .failure(error)
+            } catch {
+                result = .failure(.deviceUnavailable(device: device.description, reason: "\(error)"))
             }
             openCLBackends[index] = result
             return try result.get()

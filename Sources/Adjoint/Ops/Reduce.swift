@@ -153,10 +153,10 @@ extension Tensor {
     }
 
     /// Sums a (broadcast) cotangent back to `target`, the shape it was broadcast from.
-    func summed(toShape target: [Int], op: String) -> Tensor {
+    func summed(toShape target: [Int], op: @autoclosure () -> String) -> Tensor {
         if shape == target { return self }
         guard Tensor.broadcastShape(target, shape) == shape else {
-            fatalError("Adjoint.\(op): gradient of shape \(shape) cannot be summed to input shape \(target)")
+            fatalError("Adjoint.\(op()): gradient of shape \(shape) cannot be summed to input shape \(target)")
         }
         let lead = rank - target.count
         var axes = Array(0..<lead)
