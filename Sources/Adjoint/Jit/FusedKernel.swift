@@ -273,6 +273,9 @@ protocol FusingBackend: Backend {
     /// generated per kernel (OpenCL): then no int32 comparison fuses, and a split long
     /// reduction sums contiguous pieces rather than interleaved ones.
     var interpretsFusedKernels: Bool { get }
+    /// Whether float64 chains fuse: generated kernels on a device with doubles (an
+    /// interpreter holds float registers only).
+    var fusesFloat64: Bool { get }
     /// Whether products with a vector side run better as broadcast multiplies and lone
     /// broadcast binaries as fused kernels (`Fusion+Broadcasts.swift`): the CPU, whose GEMM
     /// makes a call per batch entry of such a product and whose elementwise primitives walk
@@ -293,6 +296,7 @@ extension CPUBackend: FusingBackend {
     /// The CPU's launches are function calls.
     var launchBound: Bool { false }
     var interpretsFusedKernels: Bool { true }
+    var fusesFloat64: Bool { false }
     var fusesBroadcasts: Bool { true }
 
     /// The CPU interprets the nodes: nothing to look up.
@@ -304,6 +308,7 @@ extension CPUBackend: FusingBackend {
 }
 extension OpenCLBackend: FusingBackend {
     var interpretsFusedKernels: Bool { false }
+    var fusesFloat64: Bool { supportsFloat64 }
     var fusesBroadcasts: Bool { false }
 }
 

@@ -75,10 +75,9 @@ extension JitGraph {
 
     /// Fuses chains; returns the number of launches removed. `interpreted`: the backend
     /// interprets fused kernels (`FusingBackend.interpretsFusedKernels`); `float64`: float64
-    /// chains fuse too (generated kernels on a device with doubles).
+    /// chains fuse too (`FusingBackend.fusesFloat64`).
     @discardableResult
-    mutating func fuseElementwise(interpreted: Bool, float64: Bool = false) -> Int {
-        let float64 = float64 && !interpreted
+    mutating func fuseElementwise(interpreted: Bool, float64: Bool) -> Int {
         let writers = writers()
         let readers = readers().map(Set.init)
         let returned = outputBuffers

@@ -66,7 +66,7 @@ final class JitProgram: @unchecked Sendable {
         let launchBound = (backend as? FusingBackend)?.launchBound ?? false
         if options.fuseElementwise, let fusing = backend as? FusingBackend {
             if fusing.fusesBroadcasts { graph.rewriteRankOneProducts() }
-            summary.fusedAwaySteps = graph.fuseElementwise(interpreted: fusing.interpretsFusedKernels, float64: fusing.supportsFloat64)
+            summary.fusedAwaySteps = graph.fuseElementwise(interpreted: fusing.interpretsFusedKernels, float64: fusing.fusesFloat64)
             // Lone broadcast binaries as one-node fused kernels: the CPU's interpreter reads
             // broadcasts a block at a time, and where jit saves launches the row pass can
             // launch them with their neighbours (a softmax of an input is one launch).

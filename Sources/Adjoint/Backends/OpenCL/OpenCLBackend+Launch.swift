@@ -405,17 +405,11 @@ extension OpenCLBackend {
         guard global.allSatisfy({ $0 > 0 }) else { return }
         if let recording { return try recordLaunch(kernel, args: args, global: global, local: local, into: recording) }
         try setArgs(kernel.handle, named: kernel.name, args)
-        let noLocal: [Int] = []
         for attempt in 0..<2 {
             var event: cl_event?
-            // Read in place: copying the sizes into mutable arrays cost an allocation each.
-            let status = global.withUnsafeBufferPointer { g in
-                (local ?? noLocal).withUnsafeBufferPointer { l in
-                    profiling
-                        ? clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, &event)
-                        : clEnqueueNDRangeKernel(queue, kernel.handle, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil)
-                }
-            }
+            let status = profiling
+                ? enqueue(kernel.handle, global: global, local: local, event: &event)
+                : enqueue(kernel.handle, global: global, local: local, event: nil)
             if status == CL_SUCCESS {
                 if let event { keep(event, named: kernel.name) }
                 countLaunch()
@@ -427,6 +421,18 @@ extension OpenCLBackend {
             if attempt == 0 { pool.empty() }
         }
         throw AdjointError.outOfMemory(device: "\(device) (\(info.name))", bytes: 0)
+    }
+
+    /// Enqueues `kernel`, its arguments already set, over `global` work-items in groups of
+    /// `local` (nil: the driver's choice), putting its event in `event` when asked (lock
+    /// held). The sizes are read in place: copying them into mutable arrays cost an
+    /// allocation each per launch.
+    func enqueue(_ kernel: cl_kernel, global: [Int], local: [Int]?, event: UnsafeMutablePointer<cl_event?>?) -> cl_int {
+        global.withUnsafeBufferPointer { g in
+            (local ?? []).withUnsafeBufferPointer { l in
+                clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, event)
+            }
+        }
     }
 
     /// Sets a kernel's arguments (lock held).

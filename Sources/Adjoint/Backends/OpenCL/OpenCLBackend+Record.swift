@@ -25,7 +25,7 @@ extension OpenCLBackend: RecordingBackend {
         defer { lock.unlock() }
         precondition(recording == nil, "OpenCLBackend.record: already recording")
         guard let api = commandBuffers else {
-            let list = OpenCLCommandBuffer(handle: nil, api: nil, lock: lock)
+            let list = OpenCLCommandBuffer(buffer: nil, lock: lock)
             recording = list
             defer { recording = nil }
             try body()
@@ -40,7 +40,7 @@ extension OpenCLBackend: RecordingBackend {
         }
         if handle == nil { handle = api.create(1, &queues, nil, &status) }
         guard let handle, status == CL_SUCCESS else { throw OpenCLStatus.error(status, "clCreateCommandBufferKHR") }
-        let commands = OpenCLCommandBuffer(handle: handle, api: api, lock: lock)
+        let commands = OpenCLCommandBuffer(buffer: (handle, api), lock: lock)
         recording = commands
         defer { recording = nil }
         try body()
@@ -52,7 +52,7 @@ extension OpenCLBackend: RecordingBackend {
         let commands = recorded as! OpenCLCommandBuffer
         lock.lock()
         defer { lock.unlock() }
-        guard let api = commands.api, let handle = commands.handle else { return try replayList(commands) }
+        guard let (handle, api) = commands.buffer else { return try replayList(commands) }
         if let last = commands.lastRun {
             // Without simultaneous use a command buffer runs once at a time.
             if !api.simultaneousUse { try OpenCLStatus.check(clWaitForEvents(1, [last]), "clWaitForEvents(command buffer)") }
@@ -76,13 +76,9 @@ extension OpenCLBackend: RecordingBackend {
         let count = commands.kernels.count
         for (index, (kernel, size)) in zip(commands.kernels, commands.sizes).enumerated() {
             var event: cl_event?
-            let last = index == count - 1
-            let status = size.global.withUnsafeBufferPointer { g in
-                (size.local ?? []).withUnsafeBufferPointer { l in
-                    last ? clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, size.local == nil ? nil : l.baseAddress, 0, nil, &event)
-                        : clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, size.local == nil ? nil : l.baseAddress, 0, nil, nil)
-                }
-            }
+            let status = index == count - 1
+                ? enqueue(kernel, global: size.global, local: size.local, event: &event)
+                : enqueue(kernel, global: size.global, local: size.local, event: nil)
             // Launches before a failure have run; the caller's fallback launches the whole
             // program again, which rewrites everything they wrote.
             try OpenCLStatus.check(status, "clEnqueueNDRangeKernel (launch list, command \(index) of \(count))")
@@ -112,13 +108,13 @@ extension OpenCLBackend: RecordingBackend {
         }
         commands.kernels.append(own)
         try setArgs(own, named: kernel.name, args)
-        guard let api = commands.api else {
+        guard let (handle, api) = commands.buffer else {
             commands.sizes.append((global, local))
             return
         }
         status = global.withUnsafeBufferPointer { g in
             (local ?? []).withUnsafeBufferPointer { l in
-                api.record(commands.handle, nil, nil, own, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil, nil)
+                api.record(handle, nil, nil, own, cl_uint(g.count), nil, g.baseAddress, local == nil ? nil : l.baseAddress, 0, nil, nil, nil)
             }
         }
         try OpenCLStatus.check(status, "clCommandNDRangeKernelKHR(\(kernel.name), global \(global))")

@@ -62,9 +62,8 @@ struct OpenCLCommandBufferAPI {
 /// same reason. Buffers the backend allocated while recording (split reductions'
 /// partials) are held here for as long as the commands are.
 final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
-    /// The extension's command buffer and entry points; nil for a launch list.
-    let handle: OpaquePointer?
-    let api: OpenCLCommandBufferAPI?
+    /// The extension's command buffer and its entry points; nil for a launch list.
+    let buffer: (handle: OpaquePointer, api: OpenCLCommandBufferAPI)?
     var kernels: [cl_kernel] = []
     /// A launch list's global and local sizes, one entry per kernel.
     var sizes: [(global: [Int], local: [Int]?)] = []
@@ -77,9 +76,8 @@ final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
 
     var commandCount: Int { kernels.count }
 
-    init(handle: OpaquePointer?, api: OpenCLCommandBufferAPI?, lock: NSRecursiveLock) {
-        self.handle = handle
-        self.api = api
+    init(buffer: (handle: OpaquePointer, api: OpenCLCommandBufferAPI)?, lock: NSRecursiveLock) {
+        self.buffer = buffer
         self.lock = lock
     }
 
@@ -91,7 +89,7 @@ final class OpenCLCommandBuffer: RecordedCommands, @unchecked Sendable {
             clWaitForEvents(1, [lastRun])
             clReleaseEvent(lastRun)
         }
-        if let api, let handle { _ = api.release(handle) }
+        if let buffer { _ = buffer.api.release(buffer.handle) }
         for kernel in kernels { clReleaseKernel(kernel) }
     }
 }
